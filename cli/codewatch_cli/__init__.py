@@ -1,0 +1,1 @@
+"""The codewatch console command."""
