@@ -33,7 +33,6 @@ KNOWN_PRINCIPAL_TYPES = (
 EXCLUDED_BY_DEFAULT = "AWSService"
 
 
-
 @dataclass(frozen=True, slots=True)
 class PrincipalSelection:
     """Which ``userIdentity.type`` values the detection covers.

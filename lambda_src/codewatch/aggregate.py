@@ -1,0 +1,106 @@
+"""The seed's ``stats``: count, first/last time and distinct functions per actor key (and window).
+
+``stats count min(_time) max(_time) values(requestParameters.functionName)
+  by src_ip user_arn user_agent user_type eventName aws_account_id``
+
+Unlike Splunk, a missing key field stays ``None`` and the event still counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from codewatch.records import CodeUpdate
+from codewatch.timeutil import format_time, window_bounds
+
+KEY_FIELDS = ("src_ip", "user_arn", "user_agent", "user_type", "eventName", "aws_account_id")
+
+
+class AggregationKey(NamedTuple):
+    src_ip: str | None
+    user_arn: str | None
+    user_agent: str | None
+    user_type: str | None
+    eventName: str  # the seed's field name, kept for the output contract
+    aws_account_id: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return dict(zip(KEY_FIELDS, self, strict=True))
+
+
+def key_of(event: CodeUpdate) -> AggregationKey:
+    return AggregationKey(
+        event.src_ip, event.user_arn, event.user_agent, event.user_type, event.event_name, event.account_id
+    )
+
+
+@dataclass(slots=True)
+class Aggregate:
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    functions: set[str] = field(default_factory=set)
+
+    def add(self, event: CodeUpdate) -> None:
+        self.count += 1
+        if self.first is None or event.event_time < self.first:
+            self.first = event.event_time
+        if self.last is None or event.event_time > self.last:
+            self.last = event.event_time
+        if event.function_name is not None:
+            self.functions.add(event.function_name)
+
+
+GroupKey = tuple[AggregationKey, datetime | None]
+
+
+class Aggregator:
+    """Groups events by key, and by tumbling window when ``window_seconds`` is set.
+
+    Memory grows with the number of aggregates, never with the number of events.
+    """
+
+    def __init__(self, window_seconds: int | None = None) -> None:
+        self.window_seconds = window_seconds
+        self.groups: dict[GroupKey, Aggregate] = {}
+
+    def add(self, event: CodeUpdate) -> None:
+        window_start = window_bounds(event.event_time, self.window_seconds)[0] if self.window_seconds else None
+        group = (key_of(event), window_start)
+        aggregate = self.groups.get(group)
+        if aggregate is None:
+            aggregate = self.groups[group] = Aggregate()
+        aggregate.add(event)
+
+    def add_all(self, events: Iterable[CodeUpdate]) -> Aggregator:
+        for event in events:
+            self.add(event)
+        return self
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """One hunt output row per aggregate, ordered by first time then key for stable output."""
+
+        def order(item: tuple[GroupKey, Aggregate]) -> tuple[str, str, str]:
+            (key, window_start), aggregate = item
+            return (format_time(aggregate.first) if aggregate.first else "", str(window_start), repr(key))
+
+        for (key, window_start), aggregate in sorted(self.groups.items(), key=order):
+            yield row(key, aggregate, window_start, self.window_seconds)
+
+
+def row(
+    key: AggregationKey, aggregate: Aggregate, window_start: datetime | None, window_seconds: int | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = key.as_dict()
+    out["count"] = aggregate.count
+    out["firstTime"] = format_time(aggregate.first) if aggregate.first else None
+    out["lastTime"] = format_time(aggregate.last) if aggregate.last else None
+    out["function_updated"] = sorted(aggregate.functions)
+    if window_start is not None and window_seconds:
+        start, end = window_bounds(window_start, window_seconds)
+        out["window_start"] = format_time(start)
+        out["window_end"] = format_time(end)
+    return out

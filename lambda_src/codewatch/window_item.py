@@ -1,0 +1,254 @@
+"""The window item in DynamoDB: how the aggregator writes it and how the publisher reads it back.
+
+One item per aggregation key, tumbling window and disposition (alerting, or suppressed by the
+allowlist). Each event is one ``UpdateItem``:
+
+* ``ConditionExpression: NOT contains(seen, :event)`` makes the write idempotent on CloudTrail's
+  ``eventID``: a redelivered event fails the condition and changes nothing (one write, no double count).
+* ``seen`` is a binary set with one 12-byte element per event: the event's offset in seconds from the
+  window start (4 bytes, big-endian) and the first 8 bytes of SHA-256(eventID). Ten thousand events
+  take about 120 KB, so an item holds some 33,000 events before DynamoDB's 400 KB limit; a single
+  actor key reaching that in one window is far beyond Lambda's control-plane rate, and if it ever
+  happens the write fails loudly (``WindowFull`` metric, the message goes to the DLQ) instead of
+  miscounting. 64 bits of hash make a false duplicate among 33,000 events a 1-in-10^10 event.
+* ``firstTime``/``lastTime`` are not stored: they are the min/max of the offsets in ``seen``, so they
+  are exact under any arrival order and any concurrency, with no read-modify-write.
+* ``count`` is ``ADD 1``: it equals ``len(seen)`` and saves readers decoding the set.
+* The risk score's maximum is the maximum of the ``risk_scores`` number set.
+
+Values use DynamoDB's low-level attribute-value JSON so this module needs no AWS SDK.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from codewatch.aggregate import KEY_FIELDS, AggregationKey, key_of
+from codewatch.enrich import Enrichment
+from codewatch.records import CodeUpdate
+from codewatch.timeutil import epoch_seconds, format_time, format_time_ms, parse_time, window_bounds
+
+SEEN_ELEMENT_BYTES = 12
+SUPPRESSED_SUFFIX = "#suppressed"
+
+# Enrichment sets: attribute name -> how to read the value from (event, enrichment).
+ENRICHMENT_SETS = (
+    "function_arns",
+    "code_sha256",
+    "code_sources",
+    "ua_classes",
+    "source_classes",
+    "risk_reasons",
+    "published_versions",
+    "key_kinds",
+    "session_issuers",
+    "invoked_by",
+    "mfa",
+    "regions",
+)
+
+
+def event_identity(event: CodeUpdate) -> str:
+    """CloudTrail's ``eventID``; a record without one is identified by a hash of its canonical JSON,
+    which is just as stable under redelivery."""
+    if event.event_id:
+        return event.event_id
+    canonical = json.dumps(event.raw, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def partition_key(key: AggregationKey) -> str:
+    digest = hashlib.sha256(json.dumps(list(key), separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    return "K#" + digest.hexdigest()[:32]
+
+
+def sort_key(window_start: datetime, suppressed: bool) -> str:
+    return "W#" + format_time(window_start) + (SUPPRESSED_SUFFIX if suppressed else "")
+
+
+def seen_element(event: CodeUpdate, window_start: datetime) -> bytes:
+    offset = epoch_seconds(event.event_time) - epoch_seconds(window_start)
+    digest = hashlib.sha256(event_identity(event).encode("utf-8", "surrogatepass")).digest()
+    return struct.pack(">I", offset) + digest[:8]
+
+
+def _enrichment_values(event: CodeUpdate, enrichment: Enrichment) -> dict[str, list[str]]:
+    principal = event.principal
+    values = {
+        "function_arns": [event.function_arn],
+        "code_sha256": [event.code_sha256],
+        "code_sources": [event.code_source.describe()],
+        "ua_classes": [enrichment.user_agent_class],
+        "source_classes": [enrichment.source_class],
+        "risk_reasons": list(enrichment.risk_reasons),
+        "published_versions": [event.published_version],
+        "key_kinds": [principal.key_kind],
+        "session_issuers": [principal.session_issuer_arn],
+        "invoked_by": [principal.invoked_by],
+        "mfa": [None if principal.mfa_authenticated is None else str(principal.mfa_authenticated).lower()],
+        "regions": [event.region],
+    }
+    # DynamoDB sets may not hold empty strings, and an empty set cannot be written at all.
+    return {name: sorted({v for v in items if v}) for name, items in values.items()}
+
+
+def build_update(
+    event: CodeUpdate,
+    enrichment: Enrichment,
+    *,
+    window_seconds: int,
+    retention_seconds: int,
+    now: datetime,
+    suppressed_by: str | None = None,
+    allowlist_error: str | None = None,
+) -> dict[str, Any]:
+    """The ``UpdateItem`` arguments (without ``TableName``) that count ``event`` in its window."""
+    window_start, window_end = window_bounds(event.event_time, window_seconds)
+    element = seen_element(event, window_start)
+    key = key_of(event)
+    names: dict[str, str] = {}
+    values: dict[str, dict[str, Any]] = {}
+    sets: list[str] = []
+    adds: list[str] = []
+
+    def name(attribute: str) -> str:
+        placeholder = f"#a{len(names)}"
+        names[placeholder] = attribute
+        return placeholder
+
+    def value(attribute_value: dict[str, Any]) -> str:
+        placeholder = f":v{len(values)}"
+        values[placeholder] = attribute_value
+        return placeholder
+
+    for field_name, field_value in zip(KEY_FIELDS, key, strict=True):
+        if field_value is not None:
+            sets.append(f"{name(field_name)} = {value({'S': field_value})}")
+    sets.append(f"{name('window_start')} = {value({'S': format_time(window_start)})}")
+    sets.append(f"{name('window_end')} = {value({'S': format_time(window_end)})}")
+    stamp = value({"S": format_time_ms(now)})
+    sets.append(f"{name('updated_at')} = {stamp}")
+    created = name("created_at")
+    sets.append(f"{created} = if_not_exists({created}, {stamp})")
+    expires = epoch_seconds(window_end) + retention_seconds
+    sets.append(f"{name('expires_at')} = {value({'N': str(expires)})}")
+
+    adds.append(f"{name('count')} {value({'N': '1'})}")
+    seen = name("seen")
+    adds.append(f"{seen} {value({'BS': [element]})}")
+    if event.function_name:
+        adds.append(f"{name('function_updated')} {value({'SS': [event.function_name]})}")
+    for attribute, items in _enrichment_values(event, enrichment).items():
+        if items:
+            adds.append(f"{name(attribute)} {value({'SS': items})}")
+    adds.append(f"{name('risk_scores')} {value({'NS': [str(enrichment.risk_score)]})}")
+    if suppressed_by:
+        adds.append(f"{name('suppressed_by')} {value({'SS': [suppressed_by]})}")
+    if allowlist_error:
+        adds.append(f"{name('allowlist_errors')} {value({'SS': [allowlist_error]})}")
+
+    return {
+        "Key": {
+            "pk": {"S": partition_key(key)},
+            "sk": {"S": sort_key(window_start, suppressed=suppressed_by is not None)},
+        },
+        "UpdateExpression": "SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
+        "ConditionExpression": f"NOT contains({seen}, {value({'B': element})})",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSummary:
+    """A window item read back: the hunt row's fields plus the enrichment the finding needs."""
+
+    pk: str
+    sk: str
+    key: AggregationKey
+    window_start: datetime
+    window_end: datetime
+    count: int
+    first_time: datetime | None
+    last_time: datetime | None
+    function_updated: tuple[str, ...]
+    risk_score: int
+    suppressed: bool
+    created_at: str | None
+    updated_at: str | None
+    expires_at: int | None
+    sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def values(self, attribute: str) -> tuple[str, ...]:
+        return self.sets.get(attribute, ())
+
+    def hunt_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = self.key.as_dict()
+        row.update(
+            count=self.count,
+            firstTime=format_time(self.first_time) if self.first_time else None,
+            lastTime=format_time(self.last_time) if self.last_time else None,
+            function_updated=list(self.function_updated),
+            window_start=format_time(self.window_start),
+            window_end=format_time(self.window_end),
+        )
+        return row
+
+
+def _binary(value: Any) -> bytes:
+    """Stream records (Lambda's JSON) carry binary as base64 text; boto3 returns bytes."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if hasattr(value, "value"):  # boto3's Binary wrapper
+        return bytes(value.value)
+    return base64.b64decode(value)
+
+
+def _string(item: Mapping[str, Any], attribute: str) -> str | None:
+    raw = item.get(attribute)
+    return raw.get("S") if isinstance(raw, Mapping) else None
+
+
+def _string_set(item: Mapping[str, Any], attribute: str) -> tuple[str, ...]:
+    raw = item.get(attribute)
+    return tuple(sorted(raw.get("SS", ()))) if isinstance(raw, Mapping) else ()
+
+
+def decode_item(item: Mapping[str, Any]) -> WindowSummary:
+    """Read an item in attribute-value form (a stream ``NewImage`` or a low-level ``GetItem``).
+
+    Raises ``ValueError`` (or ``KeyError``) if the item is not a window item.
+    """
+    window_start = parse_time(_string(item, "window_start"))
+    window_end = parse_time(_string(item, "window_end"))
+    offsets = [struct.unpack(">I", _binary(element)[:4])[0] for element in (item.get("seen") or {}).get("BS", ())]
+    scores = [int(score) for score in (item.get("risk_scores") or {}).get("NS", ())]
+    expires = (item.get("expires_at") or {}).get("N")
+    key = AggregationKey(*(_string(item, field_name) for field_name in KEY_FIELDS))
+    return WindowSummary(
+        pk=_string(item, "pk") or "",
+        sk=_string(item, "sk") or "",
+        key=key,
+        window_start=window_start,
+        window_end=window_end,
+        count=int(item["count"]["N"]),
+        first_time=window_start + timedelta(seconds=min(offsets)) if offsets else None,
+        last_time=window_start + timedelta(seconds=max(offsets)) if offsets else None,
+        function_updated=_string_set(item, "function_updated"),
+        risk_score=max(scores) if scores else 0,
+        suppressed=(_string(item, "sk") or "").endswith(SUPPRESSED_SUFFIX),
+        created_at=_string(item, "created_at"),
+        updated_at=_string(item, "updated_at"),
+        expires_at=int(expires) if expires is not None else None,
+        sets={
+            attribute: _string_set(item, attribute)
+            for attribute in (*ENRICHMENT_SETS, "suppressed_by", "allowlist_errors")
+        },
+    )
