@@ -53,6 +53,15 @@ class Aggregate:
         if event.function_name is not None:
             self.functions.add(event.function_name)
 
+    def merge(self, other: Aggregate) -> None:
+        """Fold in an aggregate of the same group built elsewhere (hunt's worker processes)."""
+        self.count += other.count
+        if other.first is not None and (self.first is None or other.first < self.first):
+            self.first = other.first
+        if other.last is not None and (self.last is None or other.last > self.last):
+            self.last = other.last
+        self.functions |= other.functions
+
 
 GroupKey = tuple[AggregationKey, datetime | None]
 
@@ -74,6 +83,21 @@ class Aggregator:
         if aggregate is None:
             aggregate = self.groups[group] = Aggregate()
         aggregate.add(event)
+
+    def merge(self, other: Aggregator) -> Aggregator:
+        """Fold in another aggregator's groups. Merging is commutative and associative, so partial
+        aggregates from parallel workers give the same result whatever order they finish in."""
+        if other.window_seconds != self.window_seconds:
+            raise ValueError("cannot merge aggregators with different windows")
+        for group, aggregate in other.groups.items():
+            mine = self.groups.get(group)
+            if mine is None:
+                self.groups[group] = Aggregate(
+                    aggregate.count, aggregate.first, aggregate.last, set(aggregate.functions)
+                )
+            else:
+                mine.merge(aggregate)
+        return self
 
     def add_all(self, events: Iterable[CodeUpdate]) -> Aggregator:
         for event in events:

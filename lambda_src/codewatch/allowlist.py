@@ -119,7 +119,8 @@ def parse_allowlist(source: str | bytes | Mapping[str, Any]) -> Allowlist:
     unknown = sorted(set(document) - {"version", "entries"})
     if unknown:
         problems.append(f"unknown top-level key(s): {', '.join(map(repr, unknown))}")
-    if document.get("version") != SCHEMA_VERSION:
+    # ``type(...) is int``: JSON ``true`` and ``1.0`` compare equal to 1 in Python but are not version 1.
+    if type(document.get("version")) is not int or document.get("version") != SCHEMA_VERSION:
         problems.append(f"'version' must be {SCHEMA_VERSION}")
     raw_entries = document.get("entries")
     if not isinstance(raw_entries, list):
@@ -160,7 +161,7 @@ def _parse_entry(raw: Any, position: int, problems: list[str]) -> Entry | None:
     if raw.get("expires") is not None:
         try:
             expires = parse_time(raw["expires"])
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: an offset pushing year 1 or 9999 out of range
             problems.append(f"{where}: 'expires' must be an ISO-8601 UTC time such as 2027-01-31T00:00:00Z")
     match = raw.get("match")
     compiled: dict[str, tuple[str, ...]] = {}

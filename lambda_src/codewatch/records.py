@@ -187,11 +187,12 @@ def resolve_function_arn(
         relative = qualified.get("relativeId") if isinstance(qualified.get("relativeId"), Mapping) else {}
         name = relative.get("functionName")
         if isinstance(name, str) and name:
-            partition = prefix.get("partition") or partition_for(prefix.get("region") or region)
-            return (
-                f"arn:{partition}:lambda:{prefix.get('region') or region}:"
-                f"{prefix.get('account') or account_id}:function:{name}"
-            )
+            # Only strings count: a malformed prefix must not crash parsing or leak "None"/lists into the ARN.
+            arn_region = _str_or(prefix.get("region"), region)
+            arn_account = _str_or(prefix.get("account"), account_id)
+            partition = _str_or(prefix.get("partition"), partition_for(arn_region))
+            if arn_region and arn_account:
+                return f"arn:{partition}:lambda:{arn_region}:{arn_account}:function:{name}"
     if function_name:
         partial = _PARTIAL_ARN.match(function_name)
         name = partial.group("name") if partial else function_name.split(":")[0]
@@ -199,6 +200,10 @@ def resolve_function_arn(
         if region and account and name:
             return f"arn:{partition_for(region)}:lambda:{region}:{account}:function:{name}"
     return None
+
+
+def _str_or(value: object, default: str | None) -> str | None:
+    return value if isinstance(value, str) and value else default
 
 
 def _code_source(request: Mapping[str, Any], response: Mapping[str, Any]) -> CodeSource:
