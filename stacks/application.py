@@ -1,0 +1,67 @@
+"""Builds the whole CDK app: configuration, stacks and the compliance checks that gate synth.
+
+``app.py`` and the tests share this, so what the tests check is what ``cdk synth`` produces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Environment, Stack, Validations
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from stacks.config import CodewatchConfig, config_from_node
+from stacks.detection_stack import DetectionStack
+
+DETECTION_STACK_NAME = "Codewatch"
+CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """``cdk.json``'s context, so an app built in-process (tests) matches ``cdk synth`` exactly."""
+    return dict(json.loads(CDK_JSON.read_text(encoding="utf-8")).get("context", {}))
+
+
+def add_compliance_checks(app: App) -> None:
+    """cdk-nag 3.x: rule packs are validation plugins; any unacknowledged finding fails the synth."""
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+
+
+def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = None) -> tuple[App, CodewatchConfig]:
+    """The app with every stack and check. ``context`` overrides/extends ``cdk.json`` (tests use it)."""
+    app = App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
+    config = config_from_node(app.node)
+    env = _environment(app)
+    DetectionStack(
+        app,
+        DETECTION_STACK_NAME,
+        config=config,
+        env=env,
+        description="codewatch: real-time detection of AWS Lambda UpdateFunctionCode (security account)",
+    )
+    add_compliance_checks(app)
+    return app, config
+
+
+def _environment(app: App) -> Environment | None:
+    """Deploy-time account/region from the CLI's profile when known; environment-agnostic otherwise.
+
+    Synth stays offline either way: nothing here looks anything up.
+    """
+    account = app.node.try_get_context("account") or _env_var("CDK_DEFAULT_ACCOUNT")
+    region = app.node.try_get_context("region") or _env_var("CDK_DEFAULT_REGION")
+    if account is None and region is None:
+        return None
+    return Environment(account=account, region=region)
+
+
+def _env_var(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def stacks_of(app: App) -> list[Stack]:
+    return [child for child in app.node.children if isinstance(child, Stack)]
