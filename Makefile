@@ -32,11 +32,17 @@ test: setup lint
 demo: setup
 	$(VENV)/bin/codewatch demo
 
+# Synthesizes offline (no credentials, no Docker); cdk-nag runs as a validation plugin and any
+# unacknowledged finding fails here with CDK's report. On success: where the templates went and
+# every acknowledged finding with its reason.
 synth: setup
-	npx cdk synth --quiet
+	npx cdk synth --quiet --no-notices
+	$(PY) -m stacks.nag_summary cdk.out
 
+# Deploys every stack of the app (the detection stack, plus forwarders/StackSet in organization
+# mode) with the profile's credentials; IAM changes are shown for approval.
 deploy: setup
-	npx cdk deploy
+	npx cdk deploy --all --no-notices --require-approval broadening
 
 bench: setup
 	$(PY) scripts/bench.py
