@@ -9,7 +9,8 @@ Document (kept in an SSM parameter, or a file for ``hunt``)::
                             "function": ["payments-*"], "account": ["111122223333"]}}]}
 
 Every field under ``match`` must hold (AND); within a field any value is enough (OR). Strings are
-case-sensitive globs; ``src_ip`` takes CIDRs or exact values. Unknown keys are errors, never ignored:
+case-sensitive globs; ``src_ip`` takes CIDRs or exact values (an address, or a service name as CloudTrail
+logs it, such as ``cloudformation.amazonaws.com``). Unknown keys are errors, never ignored:
 an ignored misspelt field would silently widen what an entry suppresses.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +32,7 @@ SCHEMA_VERSION = 1
 MATCH_FIELDS = ("principal_arn", "src_ip", "user_agent", "function", "account")
 ENTRY_FIELDS = ("id", "reason", "expires", "match")
 EMPTY_DOCUMENT = {"version": SCHEMA_VERSION, "entries": []}
+_ADDRESS_SHAPED = re.compile(r"[0-9A-Fa-f.:/%]+")
 
 
 class AllowlistError(ValueError):
@@ -185,7 +188,11 @@ def _parse_entry(raw: Any, position: int, problems: list[str]) -> Entry | None:
                     try:
                         networks.append(ipaddress.ip_network(value, strict=False))
                     except ValueError:
-                        problems.append(f"{where}: match.src_ip value {value!r} is not an IP address or CIDR")
+                        # CloudTrail also logs service names ("cloudformation.amazonaws.com", "AWS Internal")
+                        # as the source: those are exact values. Something shaped like an address that
+                        # does not parse (10.0.0.0/33) is a mistake, refused rather than never matching.
+                        if _ADDRESS_SHAPED.fullmatch(value):
+                            problems.append(f"{where}: match.src_ip value {value!r} is not an IP address or CIDR")
             compiled[field_name] = tuple(values)
     if len(problems) > before:
         return None
