@@ -1,0 +1,1 @@
+"""Publisher Lambda: the window table's stream to Security Hub findings (see ``publisher.handler``)."""
