@@ -161,10 +161,11 @@ def loads(data: bytes) -> Any:
     except RecursionError:
         raise ValueError("nested too deeply") from None
     except json.JSONDecodeError as error:
-        # The message is "Expecting value: line 1 column 5 (char 4)": positions only, never the content.
-        if error.pos >= len(data.rstrip(_WHITESPACE)):
-            raise ValueError(f"not valid JSON (truncated: {error.msg.lower()} at the end)") from None
-        raise ValueError(f"not valid JSON ({error.msg.lower()} at line {error.lineno} column {error.colno})") from None
+        # ``msg`` is fixed text ("Expecting value"); we add positions, never the content.
+        message = error.msg.lower().removesuffix(" starting at")
+        if error.pos >= len(data.rstrip(_WHITESPACE)) or message == "unterminated string":
+            raise ValueError(f"not valid JSON (truncated: {message})") from None
+        raise ValueError(f"not valid JSON ({message} at line {error.lineno} column {error.colno})") from None
 
 
 def _looks_whole(data: bytes) -> bool:
@@ -191,19 +192,33 @@ def iter_candidates(path: str, report: Report) -> Iterator[tuple[str, Any]]:
     """
     chunks = iter_chunks(path)
     try:
-        first: list[bytes] = []
-        # Gather enough to see the first line (or the whole file, if it is one line).
-        for chunk in chunks:
-            first.append(chunk)
-            if b"\n" in chunk.lstrip(_WHITESPACE):
-                break
-        head = b"".join(first)
+        head = _head(chunks)
         if _is_json_lines(head):
             yield from _json_lines(path, head, chunks, report)
         else:
             yield from _document(path, b"".join([head, *chunks]), report)
     except ReadError as error:
         report(path, str(error))
+
+
+def _head(chunks: Iterator[bytes]) -> bytes:
+    """Read until the first line and something after it are in hand (or the file ends): enough to tell
+    JSON lines from one document. Each piece is scanned once, so a huge one-line file costs linear time."""
+    pieces: list[bytes] = []
+    phase = "leading blanks"
+    for chunk in chunks:
+        pieces.append(chunk)
+        rest = chunk
+        if phase == "leading blanks":
+            rest = rest.lstrip(_WHITESPACE)
+            phase = "first line" if rest else phase
+        if phase == "first line":
+            end = rest.find(b"\n")
+            if end >= 0:
+                phase, rest = "after the first line", rest[end + 1 :]
+        if phase == "after the first line" and rest.strip(_WHITESPACE):
+            break
+    return b"".join(pieces)
 
 
 def _is_json_lines(head: bytes) -> bool:
