@@ -16,6 +16,8 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import CodewatchConfig, config_from_node
 from stacks.detection_stack import DetectionStack
+from stacks.forwarder_stack import ForwarderStack
+from stacks.organization import OrganizationRollout
 
 DETECTION_STACK_NAME = "Codewatch"
 CDK_JSON = Path(__file__).resolve().parents[1] / "cdk.json"
@@ -36,13 +38,29 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
     app = App(context={**cdk_json_context(), **(context or {})}, outdir=outdir)
     config = config_from_node(app.node)
     env = _environment(app)
-    DetectionStack(
+    if config.organization_mode:
+        # The detection stack must live in the home region of the security account: forwarders
+        # target the central bus there by ARN.
+        env = Environment(account=config.security_account_id, region=config.home_region)
+    detection = DetectionStack(
         app,
         DETECTION_STACK_NAME,
         config=config,
         env=env,
         description="codewatch: real-time detection of AWS Lambda UpdateFunctionCode (security account)",
     )
+    if config.stackset_target_ous:
+        OrganizationRollout(detection, "OrganizationRollout", config=config)
+    for region in config.forwarder_regions:
+        forwarder = ForwarderStack(
+            app,
+            f"{DETECTION_STACK_NAME}Forwarder-{region}",
+            config=config,
+            env=Environment(account=config.security_account_id, region=region),
+            description=f"codewatch forwarder: {region} -> central bus in {config.home_region}",
+        )
+        # The central bus (and its policy) must exist before anything forwards to it.
+        forwarder.add_stack_dependency(detection)
     add_compliance_checks(app)
     return app, config
 
