@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -100,18 +101,28 @@ RECOMMENDATION = (
 )
 
 
+_VISIBLE = re.compile(r"\S")
+
+
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def fit(value: object, limit: int) -> str:
-    """``safe_text`` whose result also fits ``limit`` in UTF-16 code units (astral characters count twice)."""
+    """``safe_text`` whose result also fits ``limit`` in UTF-16 code units (astral characters count twice).
+
+    Every ASFF string must contain a non-space character (pattern ``.*\\S.*``), so a blank value is written
+    with each character as ``\\uXXXX`` (an empty one as ``(empty)``): visible, and still the logged value.
+    """
+    text = value if isinstance(value, str) else str(value)
+    if not _VISIBLE.search(text):
+        text = "".join(f"\\u{ord(char):04x}" for char in text) or "(empty)"
     budget = limit
-    text = safe_text(value, budget)
-    while utf16_len(text) > limit and budget > 0:
-        budget -= utf16_len(text) - limit
-        text = safe_text(value, max(budget, 0))
-    return text
+    result = safe_text(text, budget)
+    while utf16_len(result) > limit and budget > 0:
+        budget -= utf16_len(result) - limit
+        result = safe_text(text, max(budget, 0))
+    return result
 
 
 def json_list(values: Iterable[str], limit: int = PRODUCT_FIELD_VALUE_LIMIT, item_limit: int = 512) -> str:
