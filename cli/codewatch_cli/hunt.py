@@ -16,6 +16,7 @@ import sys
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -242,7 +243,12 @@ def run(args: argparse.Namespace) -> int:
                 expired_at = format_time(entry.expires) if entry.expires else "?"
                 err.write(f"{PROG}: allowlist entry {escape_controls(entry.id)!r} expired {expired_at}; ignored\n")
     config = ScanConfig(principals=principals, window_seconds=args.window, allowlist=allowlist, now=now)
-    result = scan(args.paths, config, args.jobs or default_jobs(), err)
+    try:
+        result = scan(args.paths, config, args.jobs or default_jobs(), err)
+    except BrokenProcessPool:
+        # A worker was killed (out of memory, a signal): its chunk's results are lost, so say so plainly.
+        err.write(f"{PROG}: error: a worker process died (out of memory?); try --jobs 1\n")
+        return 1
 
     rows = list(result.aggregator.rows())
     if args.format == "json":

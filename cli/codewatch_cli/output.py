@@ -3,7 +3,7 @@
 Every string in a row can be attacker-controlled (user agent, ARNs, function names). JSON output keeps
 the logged values exactly; ``ensure_ascii`` writes every control, bidi and non-ASCII character as a
 ``\\uXXXX`` escape, so no value can move the cursor or forge a line on a terminal. The table escapes
-control characters (``codewatch.sanitize``) and truncates long cells with a visible marker.
+control characters (``codewatch.sanitize``) and truncates long cells with a visible ellipsis.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
-from codewatch.sanitize import safe_text
+from codewatch.sanitize import escape_controls
 
 # (column title, row key, widest cell). The actor's identity gets the room; times are fixed width.
 TABLE_COLUMNS: tuple[tuple[str, str, int], ...] = (
@@ -29,6 +29,7 @@ TABLE_COLUMNS: tuple[tuple[str, str, int], ...] = (
 )
 WINDOW_COLUMNS: tuple[tuple[str, str, int], ...] = (("WINDOW_START", "window_start", 20),)
 MISSING = "-"
+ELLIPSIS = "…"
 
 
 def write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
@@ -37,11 +38,14 @@ def write_json(rows: Iterable[dict[str, Any]], out: TextIO) -> None:
 
 
 def cell(value: Any, limit: int) -> str:
+    """One table cell: escaped, and cut to ``limit`` with a one-character ellipsis (``--format json`` has
+    the whole value; findings use ``sanitize.truncate``'s longer marker, too wide for a column)."""
     if value is None:
         return MISSING
     if isinstance(value, list):
         value = ",".join(value) if value else MISSING
-    return safe_text(value, limit)
+    text = escape_controls(str(value))
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
 
 
 def write_table(rows: Sequence[dict[str, Any]], out: TextIO) -> None:
