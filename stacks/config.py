@@ -7,6 +7,7 @@ construct is built.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -15,8 +16,10 @@ from typing import Any
 from codewatch.pattern import KNOWN_PRINCIPAL_TYPES, PrincipalSelection, parse_principal_types
 
 #: CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922)
-LOG_RETENTION_DAYS += (3288, 3653)
+LOG_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180),
+    *(365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
 
 _ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
@@ -124,6 +127,10 @@ class CodewatchConfig:
         for key, used in needs_org.items():
             if used and not self.organization_mode:
                 raise ConfigError(f"{key}: needs organization_id (an AWS Organization ID such as o-a1b2c3d4e5)")
+        if self.member_findings and not self.stackset_target_ous:
+            raise ConfigError(
+                "member_findings: the member accounts' role is deployed by the StackSet; set stackset_target_ous"
+            )
         if self.stackset_target_ous and not self.stackset_regions:
             raise ConfigError("stackset_regions: at least one region is required when stackset_target_ous is set")
         if self.home_region and self.home_region in self.forwarder_regions:
@@ -239,6 +246,7 @@ def config_from_node(node: Any) -> CodewatchConfig:
     Values given on the command line arrive as strings; numbers and booleans are decoded here so
     ``-c window_minutes=30`` works like the JSON value would.
     """
+    _reject_unknown_keys(node)
     context: dict[str, Any] = {}
     for key in CONTEXT_KEYS:
         value = node.try_get_context(key)
@@ -262,6 +270,26 @@ _STRING_KEYS = {
     "stackset_target_ous",
     "stackset_regions",
 }
+
+
+#: Plain (snake_case) context keys that are not ours but legitimately present.
+_FOREIGN_KEYS = {"account", "region"}
+_OWN_STYLE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _reject_unknown_keys(node: Any) -> None:
+    """A mistyped key (``windows_minutes``) would silently fall back to the default; refuse it.
+
+    CDK's own keys (``@aws-cdk/...``, ``aws:cdk:...``, ``cdk-...``) have other shapes and pass.
+    """
+    get_all = getattr(node, "get_all_context", None)
+    if get_all is None:
+        return
+    for key in get_all():
+        if _OWN_STYLE.match(key) and key not in _CHECKS and key not in _FOREIGN_KEYS:
+            close = difflib.get_close_matches(key, CONTEXT_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(CONTEXT_KEYS)}"
+            raise ConfigError(f"{key}: unknown context key{hint}")
 
 
 def _decode_cli_string(value: str) -> Any:

@@ -105,7 +105,8 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(("key", "value", "expected"), VALID)
 def test_valid_value(key: str, value: Any, expected: Any) -> None:
     context = {**ORG, key: value}
-    if key == "stackset_target_ous":
+    if key in ("stackset_target_ous", "member_findings"):
+        context.setdefault("stackset_target_ous", ["ou-ab12-cd34ef56"])
         context["stackset_regions"] = ["eu-west-1"]
     if key == "aggregator_batching_window_seconds":
         context["aggregator_batch_size"] = 10  # SQS allows no window only for batches up to 10
@@ -128,6 +129,7 @@ def test_invalid_value_names_the_key(key: str, value: Any) -> None:
         ({"forwarder_regions": ["us-east-1"]}, "forwarder_regions"),
         ({**ORG, "stackset_target_ous": ["ou-ab12-cd34ef56"]}, "stackset_regions"),
         ({**ORG, "forwarder_regions": ["eu-west-1"]}, "forwarder_regions"),
+        ({**ORG, "member_findings": True}, "member_findings"),
     ],
 )
 def test_inconsistent_combinations_name_the_key(context: dict[str, Any], key: str) -> None:
@@ -146,6 +148,13 @@ def test_cli_strings_are_decoded() -> None:
     assert config.window_minutes == 30
     assert config.member_findings is False
     assert config.principal_types == "IAMUser"
+
+
+def test_a_mistyped_key_is_refused_with_a_suggestion() -> None:
+    from stacks.application import build_app
+
+    with pytest.raises(ConfigError, match=r"^windows_minutes: unknown context key; did you mean 'window_minutes'\?"):
+        build_app(context={"windows_minutes": 30})
 
 
 def test_bad_context_stops_the_synth_with_the_key() -> None:
