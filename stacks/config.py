@@ -209,7 +209,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "window_minutes": _int(1, 1440),
     "retention_days": _int(1, 3650),
     "allowlist_parameter_name": _matching(_SSM_NAME, "an SSM parameter name such as /codewatch/allowlist"),
-    "allowlist_cache_seconds": _int(0, 3600),
+    "allowlist_cache_seconds": _int(1, 3600),
     "aggregator_batch_size": _int(1, 10000),
     "aggregator_batching_window_seconds": _int(0, 300),
     "aggregator_max_concurrency": _int(2, 1000),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from codewatch.pattern import event_pattern
 from stacks.config import CodewatchConfig
 from stacks.publishing import DEFAULT_PRODUCT_ARN
@@ -184,6 +186,15 @@ def test_aggregator_environment_is_the_contract(detection: dict[str, Any]) -> No
         "POWERTOOLS_SERVICE_NAME": "codewatch",
         "POWERTOOLS_METRICS_NAMESPACE": "Codewatch",
     }
+
+
+def test_aggregator_environment_is_accepted_by_the_handler(detection: dict[str, Any]) -> None:
+    """The handler's own settings parser takes what the template sets (e.g. no 0-second cache)."""
+    settings = pytest.importorskip("aggregator.settings")
+    env = dict(_function(detection, "Aggregator")["Environment"]["Variables"], TABLE_NAME="codewatch-windows")
+    parsed = settings.Settings.from_environ(env)
+    assert parsed.window_seconds == 3600
+    assert parsed.allowlist_parameter == "/codewatch/allowlist"
 
 
 def test_publisher_environment_is_the_contract(detection: dict[str, Any]) -> None:
