@@ -227,9 +227,7 @@ def load_allowlist(path: str) -> Allowlist:
 
 def run(args: argparse.Namespace) -> int:
     err = sys.stderr
-    principals = args.principal_types
-    if isinstance(principals, str):  # argparse does not apply ``type`` to a default given as a string
-        principals = _principal_types(principals)
+    principals: PrincipalSelection = args.principal_types  # argparse applies ``type`` to the string default too
     now = datetime.now(UTC)
     allowlist = None
     if args.allowlist is not None:
