@@ -20,6 +20,7 @@ The result is a list of problems, each starting with a JSON path (``$.Resources[
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -38,6 +39,7 @@ TIMESTAMP_FIELDS = ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt
 # YYYY-MM-DDTHH:MM:SS, up to 9 fractional digits, then Z or an offset of +/-HH[:MM] (Security Hub's formats).
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}(:?\d{2})?)$")
 _ACCOUNT = re.compile(r"^\d{12}$")
+MAX_FINDING_BYTES = 240 * 1024  # "The maximum allowed size for a finding is 240 Kb" (BatchImportFindings)
 
 
 def _utf16_len(text: str) -> int:
@@ -274,6 +276,9 @@ def _semantic(finding: Mapping[str, Any], validator: _Validator) -> None:
                 raise ValueError("not IPv4")
         except (ValueError, TypeError):
             validator.add("$.Action.AwsApiCallAction.RemoteIpDetails.IpAddressV4", "is not an IPv4 address")
+    size = len(json.dumps(finding, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))
+    if size > MAX_FINDING_BYTES:
+        validator.add("$", f"is {size} bytes; BatchImportFindings refuses findings over {MAX_FINDING_BYTES}")
     severity = finding.get("Severity") or {}
     provider_severity = (finding.get("FindingProviderFields") or {}).get("Severity") or {}
     if "Label" not in severity and "Label" not in provider_severity:

@@ -28,7 +28,8 @@ import repeats the stamp, and the next counted event re-imports the window with 
 Organization mode (``MEMBER_FINDINGS_ROLE_NAME``): a window whose ``aws_account_id`` is another account is
 imported into that account through ``arn:{partition}:iam::{member}:role/{name}``, with that account's
 ``AwsAccountId`` and ``ProductArn``. If the role cannot be assumed, the records are reported failed: the
-finding is never silently moved to the security account, where it would name the wrong account.
+finding is never silently moved to the security account, where it would name the wrong account. A window
+without a valid account ID (CloudTrail left ``recipientAccountId`` out) is imported into the security account.
 """
 
 from __future__ import annotations
@@ -292,8 +293,10 @@ def collapse(batch: Batch) -> dict[str, Pending]:
         if pending is None:
             newest[key] = Pending(summary, _approximate_created(record), [index])
         else:
-            # Records for one item arrive in order on its shard, so a later record is a newer image.
-            pending.summary = summary
+            # Records for one item arrive in order on its shard, so a later record is a newer image; the
+            # count only grows, so an out-of-order replay (a hand-driven stream) cannot roll a finding back.
+            if summary.count >= pending.summary.count:
+                pending.summary = summary
             pending.indexes.append(index)
     return newest
 

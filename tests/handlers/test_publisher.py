@@ -9,6 +9,7 @@ delivers DynamoDB stream records: binary values as base64 text. Failure paths mo
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 from collections.abc import Iterator
@@ -321,6 +322,15 @@ def test_local_table_matches_moto(publisher: Any) -> None:
         assert sorted(from_local["dynamodb"]["NewImage"]["seen"]["BS"]) == moto_seen
 
 
+def test_an_older_image_replayed_later_does_not_roll_the_finding_back(publisher: Any) -> None:
+    first = publisher.stream.write(code_update(event_time="2026-11-30T10:15:00Z"))
+    second = publisher.stream.write(code_update(event_time="2026-11-30T10:16:00Z"), now=NOW + timedelta(seconds=1))
+    invoke(publisher, [first, second, copy.deepcopy(first)])
+    [finding] = findings(publisher.securityhub_client())
+    assert finding["ProductFields"]["codewatch/count"] == "2"
+    assert finding["UpdatedAt"] == "2026-11-30T10:20:01.000Z"
+
+
 def test_burst_of_1000_events_on_one_key_costs_one_import(publisher: Any) -> None:
     burst = Stream(LocalTable())
     records = [
@@ -419,6 +429,19 @@ def test_retries_are_bounded_then_the_records_fail(publisher: Any, capsys: pytes
     metrics = emitted_metrics(capsys.readouterr().out)
     assert metrics["ImportRetries"] == publisher.MAX_ATTEMPTS - 1
     assert metrics["FailedFindings"] == 1  # two records, one collapsed finding
+
+
+def test_no_retry_is_started_that_would_outlive_the_invocation(publisher: Any) -> None:
+    class ShortContext(FakeLambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return publisher.TIME_RESERVE_MS - 1
+
+    record = publisher.stream.write(code_update())
+    with Stubber(publisher.securityhub_client()) as stubber:
+        stubber.add_client_error("batch_import_findings", "TooManyRequestsException", http_status_code=429)
+        response = publisher.lambda_handler({"Records": [record]}, ShortContext())
+    assert failed_sequence_numbers(response) == [record["dynamodb"]["SequenceNumber"]]
+    assert publisher.sleeps == []
 
 
 def test_errors_that_are_not_throttling_are_not_retried(publisher: Any) -> None:

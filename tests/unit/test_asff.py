@@ -178,5 +178,10 @@ def test_a_whole_request() -> None:
     assert asff.validate_findings([valid_finding(), bad])[0].startswith("[1].Title: length 0 is under the minimum 1")
 
 
+def test_a_finding_over_240_kb_is_refused() -> None:
+    problems = problems_after(lambda f: f["ProductFields"].update({f"k{i}": "v" * 2048 for i in range(120)}))
+    assert any(p.startswith("$: is ") and "over 245760" in p for p in problems), problems
+
+
 def test_not_an_object() -> None:
     assert asff.validate_finding(["not", "a", "finding"]) == ["$: expected an object, got list"]
