@@ -360,7 +360,7 @@ def publish(records: Sequence[Mapping[str, Any]], env: Environment, context: Lam
                 updated_at=updated,
                 runbook_url=env.runbook_url,
             )
-            problems = validate_finding(finding)
+            problems = validate_finding(finding, securityhub_client().meta.service_model)
         if problems or finding is None:
             # The builder's contract is that every item yields a valid finding: this is a bug to fix.
             metrics.add_metric(name="FindingValidationErrors", unit=MetricUnit.Count, value=1)

@@ -6,6 +6,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 
 from codewatch import asff
@@ -64,6 +65,9 @@ def test_a_built_finding_is_valid() -> None:
 def test_the_model_is_loaded_once_and_kept() -> None:
     assert asff.finding_shape() is asff.finding_shape()
     assert asff.finding_shape().name == "AwsSecurityFinding"
+    client_model = boto3.client("securityhub", region_name="us-east-1").meta.service_model
+    assert asff.finding_shape(client_model).name == "AwsSecurityFinding"
+    assert asff.validate_finding(valid_finding(), client_model) == []
 
 
 def test_required_members() -> None:
