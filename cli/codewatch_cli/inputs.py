@@ -42,6 +42,10 @@ _ASCII_ESCAPE = b"\\u00"  # an escaped ASCII character could spell the marker: s
 GZIP_MAGIC = b"\x1f\x8b"
 READ_SIZE = 4 << 20  # bytes read (and, for gzip, decompressed) at a time: bounds memory on huge JSON lines files
 _WHITESPACE = b" \t\r\n"
+# One JSON document (a whole file, or one line of JSON lines) is parsed in memory; CloudTrail's files are a
+# few MB at most. The cap keeps a gzip bomb or a wrong file from taking all memory.
+MAX_DOCUMENT_BYTES = 256 << 20
+TOO_LARGE = f"a single JSON document over {MAX_DOCUMENT_BYTES >> 20} MiB (write big inputs as JSON lines)"
 
 
 def may_match(data: bytes) -> bool:
@@ -196,7 +200,7 @@ def iter_candidates(path: str, report: Report) -> Iterator[tuple[str, Any]]:
         if _is_json_lines(head):
             yield from _json_lines(path, head, chunks, report)
         else:
-            yield from _document(path, b"".join([head, *chunks]), report)
+            yield from _document(path, _read_bounded(head, chunks), report)
     except ReadError as error:
         report(path, str(error))
 
@@ -205,9 +209,13 @@ def _head(chunks: Iterator[bytes]) -> bytes:
     """Read until the first line and something after it are in hand (or the file ends): enough to tell
     JSON lines from one document. Each piece is scanned once, so a huge one-line file costs linear time."""
     pieces: list[bytes] = []
+    size = 0
     phase = "leading blanks"
     for chunk in chunks:
         pieces.append(chunk)
+        size += len(chunk)
+        if size > MAX_DOCUMENT_BYTES:
+            raise ReadError(TOO_LARGE)
         rest = chunk
         if phase == "leading blanks":
             rest = rest.lstrip(_WHITESPACE)
@@ -218,6 +226,16 @@ def _head(chunks: Iterator[bytes]) -> bytes:
                 phase, rest = "after the first line", rest[end + 1 :]
         if phase == "after the first line" and rest.strip(_WHITESPACE):
             break
+    return b"".join(pieces)
+
+
+def _read_bounded(head: bytes, chunks: Iterator[bytes]) -> bytes:
+    pieces, size = [head], len(head)
+    for chunk in chunks:
+        pieces.append(chunk)
+        size += len(chunk)
+        if size > MAX_DOCUMENT_BYTES:
+            raise ReadError(TOO_LARGE)
     return b"".join(pieces)
 
 
@@ -239,15 +257,30 @@ def _is_json_lines(head: bytes) -> bool:
 
 def _json_lines(path: str, head: bytes, chunks: Iterator[bytes], report: Report) -> Iterator[tuple[str, Any]]:
     line_number = 0
-    carry = b""
+    partial: list[bytes] = []  # pieces of a line that continues into the next block (joined once: linear)
+    partial_size = 0
+    oversized = False  # the current line passed MAX_DOCUMENT_BYTES: reported once, dropped to its end
     for block in _prepend(head, chunks):
-        lines = (carry + block).split(b"\n")
-        carry = lines.pop()  # the last piece may continue in the next block
+        if b"\n" not in block:
+            if not oversized:
+                partial.append(block)
+                partial_size += len(block)
+                if partial_size > MAX_DOCUMENT_BYTES:
+                    report(f"{path}:{line_number + 1}", TOO_LARGE)
+                    partial, partial_size, oversized = [], 0, True
+            continue
+        lines = block.split(b"\n")
+        if oversized:
+            lines[0], oversized = b"", False
+        elif partial:
+            lines[0] = b"".join([*partial, lines[0]])
+        tail = lines.pop()
+        partial, partial_size = ([tail], len(tail)) if tail else ([], 0)
         for line in lines:
             line_number += 1
             yield from _line(path, line_number, line, report)
-    if carry:
-        yield from _line(path, line_number + 1, carry, report)
+    if partial:
+        yield from _line(path, line_number + 1, b"".join(partial), report)
 
 
 def _prepend(head: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -348,6 +348,26 @@ def test_long_json_lines_files_stream_across_reads(
     ]
 
 
+def test_oversized_documents_and_lines_are_refused_not_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inputs, "READ_SIZE", 256)
+    monkeypatch.setattr(inputs, "MAX_DOCUMENT_BYTES", 4096)
+    record = code_update()
+    write(tmp_path / "bomb.json.gz", gzip.compress(b"0" * 100_000))  # one "line", far over the cap
+    write(tmp_path / "big.json", json.dumps([record] * 10).encode())
+    long_line = json.dumps({**record, "pad": "x" * 10_000}).encode()
+    write(tmp_path / "lines.jsonl", jsonl(record) + long_line + b"\n" + jsonl(record))
+    status, rows, err = hunt(capsys, "--jobs", "1", str(tmp_path))
+    assert status == 1
+    assert [row["count"] for row in rows] == [2]  # the two short lines around the long one
+    too_large = inputs.TOO_LARGE
+    assert error_lines(err) == [
+        f"codewatch hunt: error: {tmp_path}/{name}: {too_large}"
+        for name in ("big.json", "bomb.json.gz", "lines.jsonl:2")
+    ]
+
+
 def test_too_many_errors_in_one_file_are_capped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path / "a.jsonl", b'{"eventName": "UpdateFunctionCode"\n' * 50)
     status, _, err = hunt(capsys, str(path))
