@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from codewatch.aggregate import Aggregator
@@ -134,13 +134,13 @@ def scan(paths: Sequence[str], config: ScanConfig, jobs: int, err: Any) -> ScanR
     # Few files: a pool's start-up costs more than it saves.
     head = list(islice(chunks, 2))
     if jobs <= 1 or len(head) < 2:
-        for chunk in [*head, *chunks]:
+        for chunk in chain(head, chunks):  # lazily: millions of paths need not be held
             absorb(scan_files(chunk, config))
         return total
     pending: deque[Future[ScanResult]] = deque()
     with ProcessPoolExecutor(max_workers=jobs, initializer=_ignore_sigint) as pool:
         try:
-            for chunk in [*head, *chunks]:
+            for chunk in chain(head, chunks):  # lazily: millions of paths need not be held
                 pending.append(pool.submit(scan_files, chunk, config))
                 # Merge the oldest result first: output and error order do not depend on timing.
                 while len(pending) >= jobs * IN_FLIGHT_PER_WORKER:
