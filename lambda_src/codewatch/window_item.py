@@ -15,6 +15,9 @@ allowlist). Each event is one ``UpdateItem``:
   are exact under any arrival order and any concurrency, with no read-modify-write.
 * ``count`` is ``ADD 1``: it equals ``len(seen)`` and saves readers decoding the set.
 * The risk score's maximum is the maximum of the ``risk_scores`` number set.
+* Enrichment (code hashes and sources, user-agent and source classes, principal details, risk reasons,
+  allowlist entry or error) is one string set ``facts`` of ``name=value`` strings: a single ``ADD``
+  keeps the update expression short whatever the number of facts.
 
 Values use DynamoDB's low-level attribute-value JSON so this module needs no AWS SDK.
 """
@@ -37,22 +40,6 @@ from codewatch.timeutil import epoch_seconds, format_time, format_time_ms, parse
 
 SEEN_ELEMENT_BYTES = 12
 SUPPRESSED_SUFFIX = "#suppressed"
-
-# Enrichment sets: attribute name -> how to read the value from (event, enrichment).
-ENRICHMENT_SETS = (
-    "function_arns",
-    "code_sha256",
-    "code_sources",
-    "ua_classes",
-    "source_classes",
-    "risk_reasons",
-    "published_versions",
-    "key_kinds",
-    "session_issuers",
-    "invoked_by",
-    "mfa",
-    "regions",
-)
 
 
 def event_identity(event: CodeUpdate) -> str:
@@ -128,9 +115,8 @@ def build_update(
         values[placeholder] = attribute_value
         return placeholder
 
-    for field_name, field_value in zip(KEY_FIELDS, key, strict=True):
-        if field_value is not None:
-            sets.append(f"{name(field_name)} = {value({'S': field_value})}")
+    actor = {field: {"S": v} for field, v in zip(KEY_FIELDS, key, strict=True) if v is not None}
+    sets.append(f"{name('actor')} = {value({'M': actor})}")
     sets.append(f"{name('window_start')} = {value({'S': format_time(window_start)})}")
     sets.append(f"{name('window_end')} = {value({'S': format_time(window_end)})}")
     stamp = value({"S": format_time_ms(now)})
@@ -145,14 +131,15 @@ def build_update(
     adds.append(f"{seen} {value({'BS': [element]})}")
     if event.function_name:
         adds.append(f"{name('function_updated')} {value({'SS': [event.function_name]})}")
-    for attribute, items in _enrichment_values(event, enrichment).items():
-        if items:
-            adds.append(f"{name(attribute)} {value({'SS': items})}")
-    adds.append(f"{name('risk_scores')} {value({'NS': [str(enrichment.risk_score)]})}")
+    facts = [
+        f"{attribute}={item}" for attribute, items in _enrichment_values(event, enrichment).items() for item in items
+    ]
     if suppressed_by:
-        adds.append(f"{name('suppressed_by')} {value({'SS': [suppressed_by]})}")
+        facts.append(f"suppressed_by={suppressed_by}")
     if allowlist_error:
-        adds.append(f"{name('allowlist_errors')} {value({'SS': [allowlist_error]})}")
+        facts.append(f"allowlist_errors={allowlist_error}")
+    adds.append(f"{name('facts')} {value({'SS': facts})}")
+    adds.append(f"{name('risk_scores')} {value({'NS': [str(enrichment.risk_score)]})}")
 
     return {
         "Key": {
@@ -231,7 +218,12 @@ def decode_item(item: Mapping[str, Any]) -> WindowSummary:
     offsets = [struct.unpack(">I", _binary(element)[:4])[0] for element in (item.get("seen") or {}).get("BS", ())]
     scores = [int(score) for score in (item.get("risk_scores") or {}).get("NS", ())]
     expires = (item.get("expires_at") or {}).get("N")
-    key = AggregationKey(*(_string(item, field_name) for field_name in KEY_FIELDS))
+    actor = (item.get("actor") or {}).get("M", {})
+    key = AggregationKey(*(_string(actor, field_name) for field_name in KEY_FIELDS))
+    facts: dict[str, list[str]] = {}
+    for fact in (item.get("facts") or {}).get("SS", ()):
+        attribute, _, fact_value = fact.partition("=")
+        facts.setdefault(attribute, []).append(fact_value)
     return WindowSummary(
         pk=_string(item, "pk") or "",
         sk=_string(item, "sk") or "",
@@ -247,8 +239,5 @@ def decode_item(item: Mapping[str, Any]) -> WindowSummary:
         created_at=_string(item, "created_at"),
         updated_at=_string(item, "updated_at"),
         expires_at=int(expires) if expires is not None else None,
-        sets={
-            attribute: _string_set(item, attribute)
-            for attribute in (*ENRICHMENT_SETS, "suppressed_by", "allowlist_errors")
-        },
+        sets={attribute: tuple(sorted(values)) for attribute, values in facts.items()},
     )

@@ -1,0 +1,1 @@
+"""The aggregator Lambda: SQS batches of EventBridge envelopes → DynamoDB window items."""
