@@ -29,8 +29,9 @@ lint: $(VENV_STAMP)
 test: setup lint
 	$(VENV)/bin/pytest -n 2
 
-demo: setup
-	$(VENV)/bin/codewatch demo
+# The main job on the embedded default: synthesize, then run the pipeline on moto server and print the findings.
+demo: synth
+	$(VENV)/bin/codewatch demo --template cdk.out/Codewatch.template.json
 
 # Synthesizes offline (no credentials, no Docker); cdk-nag runs as a validation plugin and any
 # unacknowledged finding fails here with CDK's report. On success: where the templates went and

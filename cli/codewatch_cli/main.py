@@ -14,7 +14,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-SUBCOMMANDS: tuple[str, ...] = ("hunt",)
+SUBCOMMANDS: tuple[str, ...] = (
+    "hunt",
+    "demo",
+)
 
 
 def _modules() -> list[ModuleType]:
