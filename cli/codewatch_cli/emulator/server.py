@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -40,6 +41,11 @@ def moto_server(region: str) -> Iterator[str]:
     }
     server.start()
     try:
+        # moto's backends live in the process: a server started after another one (tests) sees its
+        # resources unless they are reset.
+        reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - our own loopback server
+            pass
         for name in CLEARED_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update(EMULATOR_ENVIRONMENT)
