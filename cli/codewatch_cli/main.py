@@ -17,6 +17,8 @@ from types import ModuleType
 SUBCOMMANDS: tuple[str, ...] = (
     "hunt",
     "demo",
+    "findings_cmd",  # codewatch findings
+    "allowlist_cmd",  # codewatch allowlist
 )
 
 
