@@ -22,6 +22,7 @@ TEMPLATE_NAME = "Codewatch.template.json"
 REGION = "us-east-1"
 AGGREGATOR = "aggregator.handler.lambda_handler"
 PUBLISHER = "publisher.handler.lambda_handler"
+SEVERITY_RANK = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL": 4}
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -97,7 +98,7 @@ def findings(region: str) -> list[dict[str, Any]]:
     for page in client.get_paginator("get_findings").paginate():
         # moto ignores Filters (DESIGN.md): select this detection's findings here.
         found.extend(f for f in page["Findings"] if f.get("GeneratorId") == GENERATOR_ID)
-    return sorted(found, key=lambda f: (-f["Severity"].get("Normalized", 0), f["Id"]))
+    return sorted(found, key=lambda f: (-SEVERITY_RANK.get(f["Severity"].get("Label"), 0), f["Id"]))
 
 
 def queue_depth(url: str, region: str) -> int:
