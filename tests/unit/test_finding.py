@@ -26,7 +26,7 @@ from codewatch.finding import (
 )
 from codewatch.records import normalise
 from codewatch.timeutil import format_time_ms
-from codewatch.window_item import ENRICHMENT_SETS, WindowSummary
+from codewatch.window_item import WindowSummary
 from tests.support.cloudtrail import code_update
 
 ACCOUNT = "123456789012"
@@ -34,6 +34,23 @@ MEMBER = "210987654321"
 START = datetime(2026, 11, 30, 10, tzinfo=UTC)
 # What must never appear raw in a finding: C0/C1 controls, line and paragraph separators, bidi overrides,
 # zero-width characters, lone surrogates (the set codewatch.sanitize escapes).
+# The enrichment a window item carries (``facts`` in docs/internals.md), read through ``WindowSummary.values``.
+FACTS = (
+    "function_arns",
+    "code_sha256",
+    "code_sources",
+    "ua_classes",
+    "source_classes",
+    "risk_reasons",
+    "published_versions",
+    "key_kinds",
+    "session_issuers",
+    "invoked_by",
+    "mfa",
+    "regions",
+    "suppressed_by",
+    "allowlist_errors",
+)
 UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
@@ -55,7 +72,7 @@ def summary(
 ) -> WindowSummary:
     if arns is None:
         arns = tuple(f"arn:aws:lambda:us-east-1:{account or MEMBER}:function:{name}" for name in functions)
-    values = {name: () for name in (*ENRICHMENT_SETS, "suppressed_by", "allowlist_errors")}
+    values: dict[str, tuple[str, ...]] = {name: () for name in FACTS}
     values.update(function_arns=tuple(sorted(arns)), code_sha256=("c2hhMjU2LWNvZGU=",), published_versions=("7",))
     values.update(sets or {})
     return WindowSummary(
@@ -409,10 +426,7 @@ def window_summaries(draw: st.DrawFn) -> WindowSummary:
     start = draw(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)))
     start = start.replace(minute=0, second=0, microsecond=0)
     offsets = sorted(draw(st.lists(st.integers(0, 3599), min_size=0, max_size=2)))
-    sets = {
-        name: tuple(sorted(set(draw(st.lists(ANY_TEXT, max_size=4)))))
-        for name in (*ENRICHMENT_SETS, "suppressed_by", "allowlist_errors")
-    }
+    sets = {name: tuple(sorted(set(draw(st.lists(ANY_TEXT, max_size=4))))) for name in FACTS}
     sets["function_arns"] = tuple(sorted(set(draw(st.lists(st.one_of(ARN, ANY_TEXT), max_size=40)))))
     created = start + timedelta(milliseconds=draw(st.integers(0, 10**7)))
     return WindowSummary(
