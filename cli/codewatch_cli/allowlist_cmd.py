@@ -28,7 +28,7 @@ from typing import Any
 from codewatch.allowlist import EMPTY_DOCUMENT, ENTRY_FIELDS, MATCH_FIELDS, Allowlist, AllowlistError, parse_allowlist
 from codewatch.sanitize import escape_controls
 from codewatch.timeutil import format_time, parse_duration
-from codewatch_cli.aws import CommandError, add_aws_options, aws_errors, client, command
+from codewatch_cli.aws import CommandError, add_aws_options, client, command
 
 PROG = "codewatch allowlist"
 DEFAULT_PARAMETER = "/codewatch/allowlist"
@@ -241,9 +241,18 @@ def update(
     latest = stored.version  # the newest version this command knows of
     ours: set[int] = set()
     document = base
+    refusal: CommandError | None = None
     for attempt in range(MAX_ATTEMPTS):
-        new_document = change(document, attempt == 0)
-        text = prepare(new_document, tier, err)
+        try:
+            new_document = change(document, attempt == 0)
+            text = prepare(new_document, tier, err)
+        except CommandError as error:
+            if not ours:
+                raise  # nothing of ours was written: nothing to repair
+            # The change no longer applies over the concurrent ones (same id added, too big), but our first
+            # write has overwritten them: put the merged document back, then refuse.
+            refusal, new_document = error, document
+            text = prepare(document, tier, err)
         try:
             version = put(ssm, name, text, tier, exists=latest > 0)
         except ClientError as error:
@@ -252,6 +261,8 @@ def update(
             version = None  # someone else created it first: merge their document like any concurrent write
         if version is not None and version == latest + 1:
             read_back(ssm, name, version, text)
+            if refusal is not None:
+                raise CommandError(f"{refusal.message} (version {version} restores the concurrent changes)")
             return version, new_document
         if version is not None:
             ours.add(version)
@@ -509,8 +520,7 @@ def _run_history(args: argparse.Namespace) -> int:
 
 @command(PROG)
 def run(args: argparse.Namespace) -> int:
-    with aws_errors():
-        return int(args.action(args))
+    return int(args.action(args))
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

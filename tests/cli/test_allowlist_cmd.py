@@ -223,6 +223,19 @@ def test_concurrent_remove_and_add_are_both_kept(
     assert ids(ssm) == ["first"]  # the concurrent removal was not undone by our overwrite
 
 
+def test_concurrent_add_of_the_same_id_keeps_theirs_and_refuses(
+    ssm: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cw(capsys, "allowlist", "set", write_json(tmp_path / "a.json", DOCUMENT))[0] == 0
+    _race(monkeypatch, add_argv("same", "--src-ip", "192.0.2.2"))
+    status, _, err = cw(capsys, *add_argv("same", "--src-ip", "192.0.2.1"))
+    assert status == 2
+    assert "added concurrently" in err
+    document, version = stored(ssm)
+    assert version == 4  # ours (v3) overwrote theirs (v2); v4 puts theirs back
+    assert document["entries"][1]["match"] == {"src_ip": ["192.0.2.2"]}
+
+
 def test_set_refuses_a_concurrent_change_unless_forced(
     ssm: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
