@@ -19,11 +19,13 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from codewatch.asff import validate_finding
 from codewatch.enrich import enrich
-from codewatch.finding import finding_id
+from codewatch.finding import build_finding, finding_id
 from codewatch.records import normalise
 from codewatch.window_item import build_update, decode_item
 from tests.support.cloudtrail import ACCOUNT, REGION, FakeLambdaContext, code_update
@@ -365,6 +367,42 @@ def test_runbook_url_can_be_overridden(publisher: Any, monkeypatch: pytest.Monke
     invoke(publisher, [publisher.stream.write(code_update())])
     [finding] = findings(publisher.securityhub_client())
     assert finding["Remediation"]["Recommendation"]["Url"] == "https://wiki.example.com/codewatch#runbook"
+
+
+HOSTILE = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=400)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    events=st.lists(
+        st.fixed_dictionaries(
+            {
+                "user_agent": st.none() | HOSTILE,
+                "src_ip": st.none() | HOSTILE | st.sampled_from(["198.51.100.7", "2001:db8::1", "AWS Internal"]),
+                "function": st.text(min_size=1, max_size=200),
+                "user_arn": HOSTILE,
+                "user_type": st.sampled_from(["IAMUser", "Root", "AssumedRole", "FederatedUser", "Unknown"]),
+            }
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_item_the_aggregator_writes_gives_a_valid_finding(events: list[dict[str, Any]]) -> None:
+    """Real items (``build_update`` on arbitrary logged text), read back from the stream's JSON, build findings
+    that pass the model validation. Pure: no Security Hub call."""
+    stream = Stream(LocalTable())
+    last: dict[str, dict[str, Any]] = {}
+    for index, overrides in enumerate(events):
+        record = stream.write(code_update(**overrides), now=NOW + timedelta(milliseconds=index))
+        last[record["dynamodb"]["Keys"]["pk"]["S"]] = record
+    for record in last.values():
+        item = decode_item(json.loads(json.dumps(record["dynamodb"]["NewImage"])))
+        finding = build_finding(
+            item, account_id=ACCOUNT, region=REGION, created_at=item.created_at, updated_at=item.updated_at
+        )
+        assert validate_finding(finding) == []
+        assert finding["ProductFields"]["codewatch/count"] == str(item.count)
 
 
 # --- failure paths on a stubbed client ---------------------------------------------------------------------
