@@ -296,6 +296,12 @@ def _show(value: object) -> str:
     return escape_controls(str(value))
 
 
+def _count(entries: Mapping[str, Any] | Sequence[Any]) -> str:
+    """``1 entry``, ``3 entries``, for a document or a list of entries."""
+    number = len(entries["entries"]) if isinstance(entries, Mapping) else len(entries)
+    return f"{number} entr{'y' if number == 1 else 'ies'}"
+
+
 def _read_file(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as stream:
@@ -317,9 +323,7 @@ def _summary_line(stored: Stored, text: str) -> str:
 def _describe_entries(allowlist: Allowlist, now: datetime) -> list[str]:
     lines = []
     expired = allowlist.expired_ids(now)
-    lines.append(
-        f"{len(allowlist.entries)} entr{'y' if len(allowlist.entries) == 1 else 'ies'}, {len(expired)} expired"
-    )
+    lines.append(f"{_count(allowlist.entries)}, {len(expired)} expired")
     for entry in allowlist.entries:
         if entry.expires is None:
             status = "no expiry"
@@ -416,7 +420,7 @@ def _run_set(args: argparse.Namespace) -> int:
             "still in `codewatch allowlist history`)\n"
         )
     read_back(ssm, name, version, text)
-    print(f"wrote {_show(name)} version {version}: {len(document['entries'])} entries, {len(text.encode()):,} bytes")
+    print(f"wrote {_show(name)} version {version}: {_count(document)}, {len(text.encode()):,} bytes")
     return 0
 
 
@@ -455,10 +459,7 @@ def _run_add(args: argparse.Namespace) -> int:
 
     ssm = client(args, "ssm")
     version, document = update(ssm, args, change, sys.stderr, create=True)
-    print(
-        f"added entry {_show(entry['id'])!r} to {_show(args.parameter)}: version {version}, "
-        f"{len(document['entries'])} entries"
-    )
+    print(f"added entry {_show(entry['id'])!r} to {_show(args.parameter)}: version {version}, {_count(document)}")
     return 0
 
 
@@ -474,10 +475,7 @@ def _run_remove(args: argparse.Namespace) -> int:
 
     ssm = client(args, "ssm")
     version, document = update(ssm, args, change, sys.stderr, create=False)
-    print(
-        f"removed entry {_show(args.id)!r} from {_show(args.parameter)}: version {version}, "
-        f"{len(document['entries'])} entries left"
-    )
+    print(f"removed entry {_show(args.id)!r} from {_show(args.parameter)}: version {version}, {_count(document)} left")
     return 0
 
 

@@ -63,14 +63,36 @@ def session_from_args(args: argparse.Namespace) -> Any:
 
     profile = getattr(args, "profile", None)
     try:
-        session = boto3.Session(profile_name=profile, region_name=getattr(args, "region", None))
+        session = _new_session(boto3, profile, getattr(args, "region", None))
+        if session.region_name is None:
+            region = os.environ.get("AWS_REGION")
+            if not region:
+                raise CommandError("no AWS region: pass --region or set AWS_REGION (or a region in your profile)")
+            session = _new_session(boto3, profile, region)
     except BotoCoreError as error:  # ProfileNotFound, a malformed config file
         raise CommandError(_clean(str(error))) from None
-    if session.region_name is None:
-        region = os.environ.get("AWS_REGION")
-        if not region:
-            raise CommandError("no AWS region: pass --region or set AWS_REGION (or a region in your profile)")
-        session = boto3.Session(profile_name=profile, region_name=region)
+    return session
+
+
+@functools.cache
+def _shared_loader() -> Any:
+    """One botocore data loader per process. Each new session otherwise re-reads and re-parses the service
+    models and endpoint rules (about 0.1 s a client), which adds up when one process runs many commands
+    (``codewatch demo``, the tests). Models do not depend on credentials or region, so sharing is safe."""
+    from botocore.loaders import create_loader
+
+    return create_loader()
+
+
+def _new_session(boto3: Any, profile: str | None, region: str | None) -> Any:
+    import botocore.session
+
+    core = botocore.session.get_session()
+    loader = _shared_loader()
+    core.register_component("data_loader", loader)
+    session = boto3.Session(botocore_session=core, profile_name=profile, region_name=region)
+    # boto3 appends its own data folder to the loader's search path on every Session: keep one copy.
+    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
     return session
 
 

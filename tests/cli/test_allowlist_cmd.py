@@ -101,7 +101,7 @@ def test_add_remove_and_history(ssm: Any, capsys: pytest.CaptureFixture[str]) ->
 
     status, out, _ = cw(capsys, "allowlist", "remove", "one")
     assert status == 0
-    assert "1 entries left" in out
+    assert "1 entry left" in out
     assert ids(ssm) == ["two"]
 
     status, out, err = cw(capsys, "allowlist", "history")
