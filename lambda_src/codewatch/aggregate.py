@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from codewatch.records import CodeUpdate
+from codewatch.records import CodeUpdate, identity_digest
 from codewatch.timeutil import format_time, window_bounds
 
 KEY_FIELDS = ("src_ip", "user_arn", "user_agent", "user_type", "eventName", "aws_account_id")
@@ -39,13 +39,24 @@ def key_of(event: CodeUpdate) -> AggregationKey:
 
 @dataclass(slots=True)
 class Aggregate:
-    count: int = 0
+    """One group's ``stats``. Events are counted once per CloudTrail ``eventID``, as the pipeline counts
+    them: CloudTrail delivery is at least once, and overlapping inputs must not inflate the count.
+    The 8-byte digests cost memory per matching event (code updates are a sliver of any trail)."""
+
     first: datetime | None = None
     last: datetime | None = None
     functions: set[str] = field(default_factory=set)
+    seen: set[bytes] = field(default_factory=set)
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
 
     def add(self, event: CodeUpdate) -> None:
-        self.count += 1
+        digest = identity_digest(event)
+        if digest in self.seen:
+            return
+        self.seen.add(digest)
         if self.first is None or event.event_time < self.first:
             self.first = event.event_time
         if self.last is None or event.event_time > self.last:
@@ -55,7 +66,7 @@ class Aggregate:
 
     def merge(self, other: Aggregate) -> None:
         """Fold in an aggregate of the same group built elsewhere (hunt's worker processes)."""
-        self.count += other.count
+        self.seen |= other.seen
         if other.first is not None and (self.first is None or other.first < self.first):
             self.first = other.first
         if other.last is not None and (self.last is None or other.last > self.last):
@@ -93,7 +104,7 @@ class Aggregator:
             mine = self.groups.get(group)
             if mine is None:
                 self.groups[group] = Aggregate(
-                    aggregate.count, aggregate.first, aggregate.last, set(aggregate.functions)
+                    aggregate.first, aggregate.last, set(aggregate.functions), set(aggregate.seen)
                 )
             else:
                 mine.merge(aggregate)

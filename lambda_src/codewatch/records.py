@@ -12,6 +12,8 @@ Normalisation absorbs what varies between CloudTrail versions and tools: version
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -81,6 +83,20 @@ class CodeUpdate:
     code_source: CodeSource
     principal: Principal
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+def event_identity(event: CodeUpdate) -> str:
+    """CloudTrail's ``eventID``; a record without one is identified by a hash of its canonical JSON,
+    which is just as stable under redelivery."""
+    if event.event_id:
+        return event.event_id
+    canonical = json.dumps(event.raw, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def identity_digest(event: CodeUpdate) -> bytes:
+    """The first 8 bytes of SHA-256 of the event's identity: what deduplication compares."""
+    return hashlib.sha256(event_identity(event).encode("utf-8", "surrogatepass")).digest()[:8]
 
 
 def is_envelope(obj: Mapping[str, Any]) -> bool:

@@ -35,20 +35,11 @@ from typing import Any
 
 from codewatch.aggregate import KEY_FIELDS, AggregationKey, key_of
 from codewatch.enrich import Enrichment
-from codewatch.records import CodeUpdate
+from codewatch.records import CodeUpdate, identity_digest
 from codewatch.timeutil import epoch_seconds, format_time, format_time_ms, parse_time, window_bounds
 
 SEEN_ELEMENT_BYTES = 12
 SUPPRESSED_SUFFIX = "#suppressed"
-
-
-def event_identity(event: CodeUpdate) -> str:
-    """CloudTrail's ``eventID``; a record without one is identified by a hash of its canonical JSON,
-    which is just as stable under redelivery."""
-    if event.event_id:
-        return event.event_id
-    canonical = json.dumps(event.raw, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def partition_key(key: AggregationKey) -> str:
@@ -62,8 +53,7 @@ def sort_key(window_start: datetime, suppressed: bool) -> str:
 
 def seen_element(event: CodeUpdate, window_start: datetime) -> bytes:
     offset = epoch_seconds(event.event_time) - epoch_seconds(window_start)
-    digest = hashlib.sha256(event_identity(event).encode("utf-8", "surrogatepass")).digest()
-    return struct.pack(">I", offset) + digest[:8]
+    return struct.pack(">I", offset) + identity_digest(event)
 
 
 def _enrichment_values(event: CodeUpdate, enrichment: Enrichment) -> dict[str, list[str]]:

@@ -80,3 +80,23 @@ def test_merge_does_not_share_state_with_its_source() -> None:
 def test_merge_refuses_different_windows() -> None:
     with pytest.raises(ValueError, match="different windows"):
         Aggregator(60).merge(Aggregator(3600))
+
+
+def test_an_event_delivered_twice_counts_once_as_in_the_pipeline() -> None:
+    first = ev(event_id="dup-1", event_time="2026-11-30T10:00:00Z")
+    again = ev(event_id="dup-1", event_time="2026-11-30T10:00:00Z")
+    other = ev(event_id="dup-2", event_time="2026-11-30T10:05:00Z")
+    aggregator = Aggregator().add_all([first, again, other, again])
+    [row] = aggregator.rows()
+    assert row["count"] == 2
+    split_a, split_b = Aggregator().add_all([first, other]), Aggregator().add_all([again])
+    assert [r["count"] for r in split_a.merge(split_b).rows()] == [2]
+
+
+def test_records_without_event_id_are_identified_by_their_content() -> None:
+    record = code_update()
+    del record["eventID"]
+    same, changed = dict(record), {**record, "sourceIPAddress": record["sourceIPAddress"]}
+    changed["requestID"] = "another-request"
+    rows = list(Aggregator().add_all(normalise(r) for r in (record, same, changed)).rows())
+    assert [row["count"] for row in rows] == [2]
