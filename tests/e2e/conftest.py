@@ -29,7 +29,7 @@ def endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def pipeline(endpoint: str, e2e_synth: Synth) -> Pipeline:
-    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
     return Pipeline(e2e_synth.template("Codewatch"), io.StringIO())
