@@ -401,7 +401,19 @@ def _run_set(args: argparse.Namespace) -> int:
     if text == stored.text and tier == stored.tier:
         print(f"{_show(name)} already holds this document (version {stored.version}); nothing written")
         return 0
-    version = put(ssm, name, text, tier, exists=stored.text is not None)
+    from botocore.exceptions import ClientError
+
+    try:
+        version = put(ssm, name, text, tier, exists=stored.text is not None)
+    except ClientError as error:
+        if not _created(error):
+            raise
+        raise CommandError(
+            f"someone else created {_show(name)} while this set ran; nothing was written. Review it with "
+            "`codewatch allowlist show`, then retry, or pass --force to overwrite"
+            if not args.force
+            else f"someone else created {_show(name)} while this set ran; retry to overwrite it"
+        ) from None
     if version != stored.version + 1:
         versions = {int(v["Version"]): v for v in history(ssm, name)}
         theirs = versions.get(version - 1, {})

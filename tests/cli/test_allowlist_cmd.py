@@ -369,3 +369,45 @@ def test_console_script_on_moto_server(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("AccessDeniedException", "User: arn:aws:iam::1:user/x is not authorized\nto perform", "access denied for"),
+        ("ExpiredTokenException", "The security token included in the request is expired", "have expired"),
+        ("UnrecognizedClientException", "The security token is invalid", "rejected the credentials"),
+        ("ThrottlingException", "Rate exceeded", "GetParameter failed: ThrottlingException: Rate exceeded"),
+    ],
+)
+def test_aws_errors_are_one_line_exit_2(
+    code: str, message: str, expected: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.stub import Stubber
+
+    real_client = allowlist_cmd.client
+
+    def stubbed(args: Any, service: str) -> Any:
+        ssm_client = real_client(args, service)
+        stubber = Stubber(ssm_client)
+        stubber.add_client_error("get_parameter", service_error_code=code, service_message=message)
+        stubber.activate()
+        return ssm_client
+
+    monkeypatch.setattr(allowlist_cmd, "client", stubbed)
+    status, out, err = cw(capsys, "allowlist", "show")
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1  # the server's newline does not split the line
+    assert expected in err
+
+
+def test_set_racing_a_creator_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with mock_aws():
+        ssm_client = boto3.client("ssm", region_name="us-east-1")
+        _race(monkeypatch, add_argv("theirs", "--src-ip", "192.0.2.9"))
+        status, _, err = cw(capsys, "allowlist", "set", write_json(tmp_path / "a.json", DOCUMENT))
+        assert status == 2
+        assert "someone else created" in err
+        assert ids(ssm_client) == ["theirs"]

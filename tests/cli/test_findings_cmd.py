@@ -175,3 +175,32 @@ def test_format_findings_table_for_demo() -> None:
     assert "\x1b" not in table
     assert "\u202e" not in table
     assert "\\u001b" in table
+
+
+def test_security_hub_not_enabled_is_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.stub import Stubber
+
+    from codewatch_cli import findings_cmd
+
+    real_client = findings_cmd.client
+
+    def stubbed(args: Any, service: str) -> Any:
+        securityhub = real_client(args, service)
+        stubber = Stubber(securityhub)
+        stubber.add_client_error(
+            "get_findings",
+            service_error_code="InvalidAccessException",
+            service_message=f"Account {ACCOUNT} is not subscribed to AWS Security Hub",
+        )
+        stubber.activate()
+        return securityhub
+
+    monkeypatch.setattr(findings_cmd, "client", stubbed)
+    status, out, err = findings(capsys, "--region", "eu-west-3")
+    assert (status, out) == (2, "")
+    assert err == (
+        "codewatch findings: error: Security Hub is not enabled in eu-west-3 for this account "
+        "(enable it, or pass the --region codewatch is deployed in)\n"
+    )
