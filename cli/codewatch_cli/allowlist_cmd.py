@@ -276,13 +276,18 @@ def update(
                 err.write(
                     f"{PROG}: warning: concurrent version {other['Version']} is invalid; its changes are ignored\n"
                 )
+        if attempt + 1 == MAX_ATTEMPTS:
+            break
         who = ", ".join(sorted({_show(v.get("LastModifiedUser") or "unknown") for v in concurrent})) or "unknown"
         err.write(
             f"{PROG}: another writer ({who}) changed {_show(name)} at the same time; "
             f"re-applying this change over theirs (attempt {attempt + 2} of {MAX_ATTEMPTS})\n"
         )
         document = merge_concurrent(base, others)
-        latest = int(versions[-1]["Version"]) if versions else latest
+        if versions:
+            latest = int(versions[-1]["Version"])
+            if versions[-1].get("Tier") == "Advanced":
+                tier = "Advanced"  # moved up concurrently: SSM refuses a write that would move it back
     raise CommandError(
         f"{_show(name)} kept changing concurrently; gave up after {MAX_ATTEMPTS} writes. Check it with "
         "`codewatch allowlist show` and `history` (every version is kept) and retry"

@@ -411,3 +411,33 @@ def test_set_racing_a_creator_writes_nothing(
         assert status == 2
         assert "someone else created" in err
         assert ids(ssm_client) == ["theirs"]
+
+
+def test_endless_concurrent_writers_make_add_give_up(
+    ssm: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cw(capsys, "allowlist", "set", write_json(tmp_path / "a.json", DOCUMENT))[0] == 0
+    real_client = allowlist_cmd.client
+    writes: list[int] = []
+
+    def contended_client(args: Any, service: str) -> Any:
+        ssm_client = real_client(args, service)
+
+        def interleave(**_: Any) -> None:
+            # Another writer lands before every one of ours (a raw write: no hook of its own).
+            writes.append(1)
+            ssm.put_parameter(
+                Name=PARAMETER,
+                Value=json.dumps({"version": 1, "entries": [{**CI_ENTRY, "id": f"other-{len(writes)}"}]}),
+                Overwrite=True,
+            )
+
+        ssm_client.meta.events.register("before-call.ssm.PutParameter", interleave)
+        return ssm_client
+
+    monkeypatch.setattr(allowlist_cmd, "client", contended_client)
+    status, _, err = cw(capsys, *add_argv("mine", "--src-ip", "192.0.2.1"))
+    assert status == 2
+    assert len(writes) == allowlist_cmd.MAX_ATTEMPTS
+    assert err.splitlines()[-1].startswith("codewatch allowlist: error: ")
+    assert "gave up after 5 writes" in err
