@@ -27,6 +27,7 @@ _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$")
 _OU_OR_ROOT = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
 # SSM parameter names: a leading slash, then letters, digits and . - _ / (no "aws"/"ssm" prefix).
 _SSM_NAME = re.compile(r"^/(?!aws|ssm)[A-Za-z0-9_.\-/]{1,1010}$", re.IGNORECASE)
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _BUS_NAME = re.compile(r"^[A-Za-z0-9._\-]{1,256}$")
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9+=,.@_\-]{1,64}$")
@@ -60,7 +61,7 @@ class CodewatchConfig:
     publisher_memory_mb: int = 256
     publisher_timeout_seconds: int = 120
     # Runtime
-    powertools_layer_version: int = 27
+    powertools_version: str = "3.37.0"
     log_retention_days: int = 365
     # Monitoring
     alarm_email: str | None = None
@@ -221,7 +222,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "publisher_max_record_age_seconds": _int(60, 604800),
     "publisher_memory_mb": _int(128, 10240),
     "publisher_timeout_seconds": _int(3, 900),
-    "powertools_layer_version": _int(1, 10000),
+    "powertools_version": _matching(_SEMVER, "a Powertools for AWS Lambda (Python) release such as 3.37.0"),
     "log_retention_days": _one_of_ints(LOG_RETENTION_DAYS),
     "alarm_email": _matching(_EMAIL, "an e-mail address"),
     "organization_id": _matching(_ORG_ID, "an AWS Organization ID such as o-a1b2c3d4e5"),

@@ -27,7 +27,7 @@ class DetectionStack(Stack):
         self.pattern = event_pattern(config.principals)
 
         self.encryption = Encryption(self, "Encryption")
-        packaging = LambdaPackaging(self, "Packaging", powertools_layer_version=config.powertools_layer_version)
+        packaging = LambdaPackaging(self, "Packaging", powertools_version=config.powertools_version)
         self.allowlist = Allowlist(self, "Allowlist", parameter_name=config.allowlist_parameter_name)
         self.ingest = Ingest(
             self,

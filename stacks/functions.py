@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 LAMBDA_SRC = Path(__file__).resolve().parents[1] / "lambda_src"
@@ -37,8 +38,8 @@ ASSET_EXCLUDES = [
 #: The function runtime; the layer below is built for the same Python minor and architecture.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
-POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
-POWERTOOLS_ACCOUNT = "017000801446"  # the account AWS publishes Powertools layers from
+#: AWS publishes each Powertools release's layer ARN under this public SSM path, per architecture and Python.
+POWERTOOLS_PARAMETER = "/aws/service/powertools/python/arm64/python3.13/{version}"
 
 SERVICE_NAME = "codewatch"
 METRICS_NAMESPACE = "Codewatch"
@@ -69,20 +70,24 @@ _LOG_RETENTION = {
 }
 
 
-def powertools_layer_arn(scope: Construct, version: int) -> str:
-    """The AWS-published layer in the stack's own region (a token when the stack is env-agnostic)."""
-    region = Stack.of(scope).region
-    return f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
+def powertools_layer_arn(scope: Construct, version: str) -> str:
+    """The AWS-published layer of exactly this Powertools release, in the stack's region.
+
+    Resolved by CloudFormation from AWS's public parameter at deploy time (synth stays offline), so the
+    layer is the release the tests ran against (requirements-dev.txt pins the same version), not a
+    layer version number whose contents nobody checked.
+    """
+    return ssm.StringParameter.value_for_string_parameter(scope, POWERTOOLS_PARAMETER.format(version=version))
 
 
 class LambdaPackaging(Construct):
     """What both functions share: the code asset and the Powertools layer."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, powertools_layer_version: int) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, powertools_version: str) -> None:
         super().__init__(scope, construct_id)
         self.code = lambda_.Code.from_asset(str(LAMBDA_SRC), exclude=ASSET_EXCLUDES)
         self.powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self, "PowertoolsLayer", powertools_layer_arn(self, powertools_layer_version)
+            self, "PowertoolsLayer", powertools_layer_arn(self, powertools_version)
         )
 
 

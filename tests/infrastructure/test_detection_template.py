@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from codewatch.pattern import event_pattern
 from stacks.config import CodewatchConfig
 from stacks.publishing import DEFAULT_PRODUCT_ARN
-from tests.infrastructure.conftest import as_list, one, resources, statements
+from tests.infrastructure.conftest import REPO_ROOT, as_list, one, resources, statements
 
 DEFAULT = CodewatchConfig()
 
@@ -136,6 +137,11 @@ def _function(template: dict[str, Any], name: str) -> dict[str, Any]:
     return one(template, "AWS::Lambda::Function", name)[1]["Properties"]
 
 
+POWERTOOLS_PIN = re.search(
+    r"^aws-lambda-powertools==(\S+)$", (REPO_ROOT / "requirements-dev.txt").read_text(encoding="utf-8"), re.M
+).group(1)
+
+
 def test_functions_runtime_layer_and_limits(detection: dict[str, Any]) -> None:
     for name, handler in (
         ("Aggregator", "aggregator.handler.lambda_handler"),
@@ -149,16 +155,15 @@ def test_functions_runtime_layer_and_limits(detection: dict[str, Any]) -> None:
         assert fn["Timeout"] > 0
         assert fn["TracingConfig"] == {"Mode": "Active"}
         (layer,) = fn["Layers"]
-        assert layer == {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:aws:lambda:",
-                    {"Ref": "AWS::Region"},
-                    ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27",
-                ],
-            ]
-        }
+        parameter = detection["Parameters"][layer["Ref"]]
+        assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert parameter["Default"] == f"/aws/service/powertools/python/arm64/python3.13/{POWERTOOLS_PIN}"
+
+
+def test_layer_is_the_powertools_release_the_tests_run() -> None:
+    """The deployed layer and the locally tested library are one release: cdk.json follows requirements-dev."""
+    context = json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"]
+    assert context["powertools_version"] == POWERTOOLS_PIN
 
 
 def test_both_functions_share_one_asset(detection: dict[str, Any]) -> None:
