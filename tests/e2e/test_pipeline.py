@@ -11,26 +11,12 @@ import boto3
 import pytest
 
 from codewatch.asff import validate_finding
+from codewatch.finding import HUNT_FIELDS
 from codewatch_cli.demo import Pipeline
 from codewatch_cli.main import main
 from codewatch_cli.scenario import ALLOWLIST, public_samples, story
 from tests.infrastructure.conftest import Synth
 from tests.support.cloudtrail import code_update
-
-HUNT_FIELDS = (
-    "src_ip",
-    "user_arn",
-    "user_agent",
-    "user_type",
-    "eventName",
-    "aws_account_id",
-    "count",
-    "firstTime",
-    "lastTime",
-    "function_updated",
-    "window_start",
-    "window_end",
-)
 
 
 def hunt(

@@ -28,6 +28,7 @@ from codewatch.enrich import enrich
 from codewatch.finding import build_finding, finding_id
 from codewatch.records import normalise
 from codewatch.window_item import build_update, decode_item
+from tests.handlers.conftest import create_table
 from tests.support.cloudtrail import ACCOUNT, REGION, FakeLambdaContext, code_update
 
 TABLE = "publisher-test-windows"
@@ -182,16 +183,7 @@ def publisher(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        dynamodb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        )
+        create_table(dynamodb, TABLE)
         boto3.client("securityhub", region_name=REGION).enable_security_hub()
         handler.reset_caches()
         sleeps: list[float] = []
