@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Arn, ArnComponents, Stack
+from aws_cdk import Arn, ArnComponents, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-EMPTY_ALLOWLIST = json.dumps({"version": 1, "entries": []})
+from codewatch.allowlist import EMPTY_DOCUMENT
+
+EMPTY_ALLOWLIST = json.dumps(EMPTY_DOCUMENT)
 
 
 class Allowlist(Construct):
@@ -26,6 +28,9 @@ class Allowlist(Construct):
             description="codewatch allowlist (JSON, see DESIGN.md); invalid documents fail open",
             tier=ssm.ParameterTier.STANDARD,
         )
+        # Operators' entries (and the parameter's 100-version history) outlive the stack, like the table's
+        # data: deleting the stack must not silently drop what the team decided to suppress and why.
+        self.parameter.apply_removal_policy(RemovalPolicy.RETAIN)
 
     def grant_read(self, grantee: iam.IGrantable) -> None:
         """``ssm:GetParameter`` on this one parameter: all the handler calls."""
