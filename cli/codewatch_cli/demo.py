@@ -157,6 +157,17 @@ class Pipeline:
         self.aggregator.drain()
         self.publisher.drain()
 
+    def malformed(self) -> int:
+        """Messages the aggregator gave up on: the depth of its queue's redrive target."""
+        import boto3
+
+        attributes = boto3.client("sqs", region_name=self.region).get_queue_attributes(
+            QueueUrl=self.aggregator.queue_url, AttributeNames=["RedrivePolicy"]
+        )["Attributes"]
+        target = json.loads(attributes.get("RedrivePolicy", "{}")).get("deadLetterTargetArn")
+        urls = [self.deployment.queue_urls[q] for q, arn in self.deployment.queue_arns.items() if arn == target]
+        return sum(queue_depth(url, self.region) for url in urls)
+
     def dead_letters(self) -> dict[str, int]:
         return {name: queue_depth(url, self.region) for name, url in self.deployment.dead_letter_queues.items()}
 
@@ -188,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
             pipeline.set_allowlist(allowlist)
         accepted = pipeline.run(records)
         found = pipeline.findings()
-        matched, suppressed = pipeline.window_counts()
+        alerting, suppressed = pipeline.window_counts()
+        malformed = pipeline.malformed()
         dead_letters = pipeline.dead_letters()
     out = sys.stdout
     if args.format == "json":
@@ -198,11 +210,16 @@ def run(args: argparse.Namespace) -> int:
         from codewatch_cli.findings_cmd import format_findings_table
 
         out.write(format_findings_table(found) + "\n")
-    summary = (
-        f"events put: {accepted}  matched: {matched + suppressed}  suppressed: {suppressed}  "
-        f"malformed (in DLQ): {sum(dead_letters.values())}  findings: {len(found)}  "
-        f"DLQ depth: {', '.join(f'{name}={depth}' for name, depth in sorted(dead_letters.items()))}  "
-        f"({time.monotonic() - started:.1f} s)\nfunction logs and metrics: {log_path}"
+    summary = "\n".join(
+        (
+            f"events put: {accepted}",
+            f"matched: {alerting + suppressed} ({alerting} alerting, {suppressed} suppressed by the allowlist)",
+            f"malformed (in the aggregator's DLQ): {malformed}",
+            f"findings: {len(found)}",
+            "DLQ depth: " + ", ".join(f"{name}={depth}" for name, depth in sorted(dead_letters.items())),
+            f"function logs and metrics: {log_path}",
+            f"run time: {time.monotonic() - started:.1f} s",
+        )
     )
     print(summary, file=sys.stderr if args.format == "json" else out)
     return 1 if problems else 0
