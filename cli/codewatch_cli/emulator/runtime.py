@@ -22,9 +22,14 @@ from types import ModuleType
 from typing import Any, TextIO
 
 import boto3
+from botocore.config import Config
 from moto.events.models import EventPattern
 
 from codewatch_cli.emulator.provision import Deployment, Function
+
+# Lambda's own pollers retry their SQS and stream reads until they succeed; bounded here so a broken emulator
+# still ends, and in standard mode so its backoff is the one tests can shorten.
+POLLER_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
 
 
 class LambdaContext:
@@ -106,7 +111,7 @@ class SqsPoller:
     def __init__(self, deployment: Deployment, invoke: Invoker, handler: str) -> None:
         self.mapping = deployment.mapping_for(handler)
         self.invoke = invoke
-        self.sqs = boto3.client("sqs", region_name=deployment.region)
+        self.sqs = boto3.client("sqs", region_name=deployment.region, config=POLLER_CONFIG)
         queue_id = next(key for key, arn in deployment.queue_arns.items() if arn == self.mapping.source_arn)
         self.queue_url = deployment.queue_urls[queue_id]
         self.batch_size = int(self.mapping.properties.get("BatchSize", 10))
@@ -189,8 +194,8 @@ class StreamPoller:
         self.deployment = deployment
         self.mapping = deployment.mapping_for(handler)
         self.invoke = invoke
-        self.streams = boto3.client("dynamodbstreams", region_name=deployment.region)
-        self.sqs = boto3.client("sqs", region_name=deployment.region)
+        self.streams = boto3.client("dynamodbstreams", region_name=deployment.region, config=POLLER_CONFIG)
+        self.sqs = boto3.client("sqs", region_name=deployment.region, config=POLLER_CONFIG)
         properties = self.mapping.properties
         self.batch_size = int(properties.get("BatchSize", 100))
         self.max_retries = int(properties.get("MaximumRetryAttempts", -1))
@@ -226,9 +231,9 @@ class StreamPoller:
                     record["eventSourceARN"] = self.mapping.source_arn
                 admitted = [record for record in records if self._admitted(record)]
                 for start in range(0, len(admitted), self.batch_size):
-                    self._deliver(admitted[start : start + self.batch_size])
+                    self._deliver(admitted[start : start + self.batch_size], shard_id)
 
-    def _deliver(self, batch: list[dict[str, Any]]) -> None:
+    def _deliver(self, batch: list[dict[str, Any]], shard_id: str) -> None:
         """Lambda's stream semantics: retry from the first failure, bisect, then give up to the destination."""
         attempts = 0
         pending = batch
@@ -244,20 +249,21 @@ class StreamPoller:
             if self.max_retries >= 0 and attempts > self.max_retries:
                 if self.bisect and len(pending) > 1:
                     middle = len(pending) // 2
-                    self._deliver(pending[:middle])
-                    self._deliver(pending[middle:])
+                    self._deliver(pending[:middle], shard_id)
+                    self._deliver(pending[middle:], shard_id)
                     return
-                self._give_up(pending[0])
+                self._give_up(pending[0], shard_id)
                 pending = pending[1:]
                 attempts = 0
 
-    def _give_up(self, record: dict[str, Any]) -> None:
+    def _give_up(self, record: dict[str, Any], shard_id: str) -> None:
         if not self.failure_arn:
             return
         queue_id = next(key for key, arn in self.deployment.queue_arns.items() if arn == self.failure_arn)
         description = {
             "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.mapping.function.logical_id},
             "DDBStreamBatchInfo": {
+                "shardId": shard_id,  # as Lambda writes it: where to read the records back for a redrive
                 "streamArn": self.mapping.source_arn,
                 "startSequenceNumber": record["dynamodb"]["SequenceNumber"],
                 "endSequenceNumber": record["dynamodb"]["SequenceNumber"],
