@@ -5,7 +5,13 @@ moto's CloudFormation cannot deploy our template (no ``AWS::SQS::QueuePolicy``, 
 resource types the pipeline's behaviour depends on and creates them through the service APIs:
 queues and their redrive policies, the rules with their patterns and targets, the window table (keys,
 TTL, stream), the allowlist parameter, the functions' handlers and environments, and the event-source
-mappings. Encryption, IAM, alarms and the dashboard do not change behaviour and are not emulated.
+mappings. IAM roles are created with their trust and inline policies, because other accounts name them
+by ARN (a forwarder's target role, the member-findings role the publisher assumes); moto does not
+enforce them. Encryption, alarms and the dashboard do not change behaviour and are not emulated.
+
+Resources under a CloudFormation ``Condition`` that is false in this account and region are skipped.
+A forwarder template (no table, no functions) provisions too: pass the member account's ``session``
+and ``account`` to create it there.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ class Mapping:
 class Deployment:
     region: str
     account: str
+    # Whose credentials create the resources (moto derives the account from the access key); None is
+    # boto3's default session, with its credentials and event hooks, like every other client here.
+    session: boto3.Session | None = field(default=None, repr=False)
     queue_urls: dict[str, str] = field(default_factory=dict)  # logical ID -> URL
     queue_arns: dict[str, str] = field(default_factory=dict)
     dead_letter_queues: dict[str, str] = field(default_factory=dict)  # logical ID -> URL (DLQs of queues and targets)
@@ -52,6 +61,10 @@ class Deployment:
     functions: dict[str, Function] = field(default_factory=dict)
     mappings: list[Mapping] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
+
+    def client(self, service: str) -> Any:
+        make = self.session.client if self.session else boto3.client
+        return make(service, region_name=self.region)
 
     def mapping_for(self, handler: str) -> Mapping:
         for mapping in self.mappings:
@@ -75,6 +88,25 @@ class _Resolver:
         self.deployment = deployment
         self.refs: dict[str, str] = {}
         self.attributes: dict[tuple[str, str], str] = {}
+        self.conditions: dict[str, Any] = {}  # name -> expression from the template's Conditions
+
+    def condition(self, expression: Any) -> bool:
+        """A condition's value here: ``Fn::Equals``/``Not``/``And``/``Or`` and references to other conditions."""
+        if isinstance(expression, str):
+            expression = {"Condition": expression}
+        [(function, arguments)] = expression.items()
+        if function == "Condition":
+            return self.condition(self.conditions[arguments])
+        if function == "Fn::Equals":
+            left, right = self(arguments)
+            return bool(left == right)
+        if function == "Fn::Not":
+            return not self.condition(arguments[0])
+        if function == "Fn::And":
+            return all(self.condition(argument) for argument in arguments)
+        if function == "Fn::Or":
+            return any(self.condition(argument) for argument in arguments)
+        raise TemplateError(f"unsupported condition function {function}")
 
     def pseudo(self, name: str) -> str:
         return {
@@ -112,10 +144,13 @@ class _Resolver:
         return {key: self(item) for key, item in value.items()}
 
 
-def provision(template: dict[str, Any], region: str, account: str = DEFAULT_ACCOUNT) -> Deployment:
-    deployment = Deployment(region=region, account=account)
+def provision(
+    template: dict[str, Any], region: str, account: str = DEFAULT_ACCOUNT, session: boto3.Session | None = None
+) -> Deployment:
+    deployment = Deployment(region=region, account=account, session=session)
     resolve = _Resolver(deployment)
-    sqs = boto3.client("sqs", region_name=region)
+    template = _active(template, resolve)
+    sqs = deployment.client("sqs")
 
     queues = _resources(template, "AWS::SQS::Queue")
     # Dead-letter queues first: a redrive policy names its target's ARN.
@@ -136,6 +171,7 @@ def provision(template: dict[str, Any], region: str, account: str = DEFAULT_ACCO
         resolve.attributes[(logical_id, "Arn")] = arn
         resolve.attributes[(logical_id, "QueueName")] = url.rsplit("/", 1)[-1]
 
+    _provision_roles(template, deployment, resolve)
     _provision_table(template, deployment, resolve)
     _provision_parameters(template, deployment)
     _provision_rules(template, deployment, resolve)
@@ -164,16 +200,49 @@ def provision(template: dict[str, Any], region: str, account: str = DEFAULT_ACCO
         for queue_id, arn in deployment.queue_arns.items():
             if arn == failure_arn:
                 deployment.dead_letter_queues[queue_id] = deployment.queue_urls[queue_id]
-    boto3.client("securityhub", region_name=region).enable_security_hub(EnableDefaultStandards=False)
+    if deployment.functions:  # a forwarder imports no findings; the account owner enables Security Hub
+        deployment.client("securityhub").enable_security_hub(EnableDefaultStandards=False)
     return deployment
+
+
+def _active(template: dict[str, Any], resolve: _Resolver) -> dict[str, Any]:
+    """The template without the resources whose ``Condition`` is false here (e.g. ``InHomeRegion``)."""
+    resolve.conditions = template.get("Conditions", {})
+    resources = {
+        logical_id: resource
+        for logical_id, resource in template.get("Resources", {}).items()
+        if "Condition" not in resource or resolve.condition(resource["Condition"])
+    }
+    return {**template, "Resources": resources}
+
+
+def _provision_roles(template: dict[str, Any], deployment: Deployment, resolve: _Resolver) -> None:
+    iam = deployment.client("iam")
+    for logical_id, properties in _resources(template, "AWS::IAM::Role"):
+        name = properties.get("RoleName", logical_id)
+        arn = iam.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=json.dumps(resolve(properties["AssumeRolePolicyDocument"])),
+            Description=properties.get("Description", ""),
+        )["Role"]["Arn"]
+        for policy in properties.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=policy["PolicyName"],
+                PolicyDocument=json.dumps(resolve(policy["PolicyDocument"])),
+            )
+        resolve.refs[logical_id] = name
+        resolve.attributes[(logical_id, "Arn")] = arn
 
 
 def _provision_table(template: dict[str, Any], deployment: Deployment, resolve: _Resolver) -> None:
     tables = _resources(template, "AWS::DynamoDB::Table")
+    if not tables and not _resources(template, "AWS::Lambda::EventSourceMapping"):
+        return  # a forwarder: nothing reads a table
     if len(tables) != 1:
         raise TemplateError(f"expected one AWS::DynamoDB::Table, found {len(tables)}")
     logical_id, properties = tables[0]
-    dynamodb = boto3.client("dynamodb", region_name=deployment.region)
+    dynamodb = deployment.client("dynamodb")
     name = properties.get("TableName", logical_id)
     stream = properties.get("StreamSpecification")
     dynamodb.create_table(
@@ -195,7 +264,7 @@ def _provision_table(template: dict[str, Any], deployment: Deployment, resolve: 
 
 
 def _provision_parameters(template: dict[str, Any], deployment: Deployment) -> None:
-    ssm = boto3.client("ssm", region_name=deployment.region)
+    ssm = deployment.client("ssm")
     for _, properties in _resources(template, "AWS::SSM::Parameter"):
         ssm.put_parameter(
             Name=properties["Name"],
@@ -207,7 +276,7 @@ def _provision_parameters(template: dict[str, Any], deployment: Deployment) -> N
 
 
 def _provision_rules(template: dict[str, Any], deployment: Deployment, resolve: _Resolver) -> None:
-    events = boto3.client("events", region_name=deployment.region)
+    events = deployment.client("events")
     for logical_id, properties in _resources(template, "AWS::Events::EventBus"):
         arn = events.create_event_bus(Name=properties["Name"])["EventBusArn"]
         resolve.refs[logical_id] = properties["Name"]
