@@ -3,7 +3,8 @@
 The security account runs the detection stack (central bus and its rule included); a member account gets
 the forwarder exactly as the StackSet's ``TemplateBody`` declares it. An ``UpdateFunctionCode`` event on the
 member account's default bus must travel member rule → central bus → queue → aggregator → table → publisher
-and become a finding that names the member account.
+and become a finding that names the member account. The security account's own forwarder stack in another
+region (``forwarder_regions``) feeds the same central bus.
 
 What moto does and does not check here (moto 5.2.5):
 - a rule target that is an event bus in another account is delivered (``moto/events/models.py``,
@@ -39,6 +40,7 @@ REGION = "us-east-1"
 # The pipeline runs with moto's default credentials, so the security account is moto's default account.
 SECURITY = DEFAULT_ACCOUNT
 MEMBER = "210987654321"
+OTHER_REGION = "us-west-2"  # one of the security account's forwarder_regions
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +54,7 @@ def org_synth(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], Synt
                 **ORG_CONTEXT,
                 "security_account_id": SECURITY,
                 "home_region": REGION,
-                "forwarder_regions": [],  # the StackSet's template is the one member accounts get
+                "forwarder_regions": [OTHER_REGION],
                 "stackset_regions": [REGION],
                 "member_findings": member_findings,
             }
@@ -125,6 +127,14 @@ def member_update(event_id: str, **overrides: Any) -> dict[str, Any]:
     """A developer of the member account replaces a function's code there."""
     fields: dict[str, Any] = {"account": MEMBER, "user_arn": f"arn:aws:iam::{MEMBER}:user/dev"}
     return code_update(event_id=event_id, **{**fields, **overrides})
+
+
+def in_region(record: dict[str, Any], region: str) -> dict[str, Any]:
+    """The same call, made in another region."""
+    arn = record["responseElements"]["functionArn"]
+    record["responseElements"]["functionArn"] = arn.replace(f":{record['awsRegion']}:", f":{region}:")
+    record["awsRegion"] = region
+    return record
 
 
 def product_arn(account: str) -> str:
@@ -223,3 +233,28 @@ def test_member_findings_mode_imports_into_the_member_account_through_its_role(
     assert iam.get_role(RoleName=role_name)["Role"]["RoleLastUsed"].get("LastUsedDate")
     # No import failed (a failing one would end in the publisher's on-failure queue, one of these).
     assert set(pipeline.dead_letters().values()) == {0}
+
+
+def test_security_account_other_region_forwards_to_the_home_region(
+    emulator: str, org_synth: Callable[[bool], Synth]
+) -> None:
+    synth = org_synth(False)
+    pipeline = Pipeline(synth.template("Codewatch"), io.StringIO(), REGION)
+    # The app's own forwarder stack for that region, deployed into the security account.
+    forwarder = provision(synth.template(f"CodewatchForwarder-{OTHER_REGION}"), OTHER_REGION, SECURITY)
+    [target] = boto3.client("events", region_name=OTHER_REGION).list_targets_by_rule(Rule=forwarder.rules[0])["Targets"]
+    assert target["Arn"] == f"arn:aws:events:{REGION}:{SECURITY}:event-bus/codewatch-central"
+
+    put_on_default_bus(
+        boto3.Session(region_name=OTHER_REGION), [in_region(code_update(event_id="west-1"), OTHER_REGION)]
+    )
+    pipeline.settle()
+
+    [finding] = pipeline.findings()
+    assert validate_finding(finding) == []
+    assert (finding["AwsAccountId"], finding["ProductArn"]) == (SECURITY, product_arn(SECURITY))
+    [resource] = finding["Resources"]
+    assert (resource["Id"], resource["Region"]) == (
+        f"arn:aws:lambda:{OTHER_REGION}:{SECURITY}:function:payments-api",
+        OTHER_REGION,
+    )
