@@ -116,15 +116,13 @@ def window_counts(table: str, region: str) -> tuple[int, int]:
 
     from codewatch.window_item import decode_item
 
-    matched = suppressed = 0
+    alerting = suppressed = 0
     for page in boto3.client("dynamodb", region_name=region).get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
             summary = decode_item(item)
-            if summary.suppressed:
-                suppressed += summary.count
-            else:
-                matched += summary.count
-    return matched, suppressed
+            alerting += summary.count
+            suppressed += summary.suppressed_count
+    return alerting, suppressed
 
 
 class Pipeline:

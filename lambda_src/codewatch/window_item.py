@@ -1,23 +1,25 @@
 """The window item in DynamoDB: how the aggregator writes it and how the publisher reads it back.
 
-One item per aggregation key, tumbling window and disposition (alerting, or suppressed by the
-allowlist). Each event is one ``UpdateItem``:
+One item per aggregation key and tumbling window. Each event is one ``UpdateItem``:
 
-* ``ConditionExpression: NOT contains(seen, :event)`` makes the write idempotent on CloudTrail's
-  ``eventID``: a redelivered event fails the condition and changes nothing (one write, no double count).
-* ``seen`` is a binary set with one 12-byte element per event: the event's offset in seconds from the
-  window start (4 bytes, big-endian) and the first 8 bytes of SHA-256(eventID). Ten thousand events
-  take about 120 KB, so an item holds some 33,000 events before DynamoDB's 400 KB limit; a single
-  actor key reaching that in one window is far beyond Lambda's control-plane rate, and if it ever
-  happens the write fails loudly (``WindowFull`` metric, the message goes to the DLQ) instead of
-  miscounting. 64 bits of hash make a false duplicate among 33,000 events a 1-in-10^10 event.
-* ``firstTime``/``lastTime`` are not stored: they are the min/max of the offsets in ``seen``, so they
-  are exact under any arrival order and any concurrency, with no read-modify-write.
-* ``count`` is ``ADD 1``: it equals ``len(seen)`` and saves readers decoding the set.
-* The risk score's maximum is the maximum of the ``risk_scores`` number set.
-* Enrichment (code hashes and sources, user-agent and source classes, principal details, risk reasons,
-  allowlist entry or error) is one string set ``facts`` of ``name=value`` strings: a single ``ADD``
-  keeps the update expression short whatever the number of facts.
+* ``seen`` is a binary set with one 12-byte element per event: 4 bytes big-endian of the event's
+  offset in seconds from the window start, whose top bit marks an event the allowlist suppressed,
+  then the first 8 bytes of SHA-256(eventID).
+* ``ConditionExpression: NOT contains(seen, :alerting) AND NOT contains(seen, :suppressed)`` (the
+  event's element with the flag clear and set) makes the write idempotent on CloudTrail's ``eventID``:
+  a redelivered event changes nothing, even if the allowlist changed in between (one write, no double
+  count). Ten thousand events take 120 KB, so an item holds some 33,000 events before DynamoDB's 400 KB
+  limit; a single actor key reaching that in one window is far beyond Lambda's control-plane rate, and
+  if it ever happens the write fails loudly (``WindowFull`` metric, the message goes to the DLQ)
+  instead of miscounting. 64 bits of hash make a false duplicate among 33,000 events a 1-in-10^10 event.
+* ``firstTime``/``lastTime`` are not stored: they are the min/max of the alerting offsets in ``seen``,
+  so they are exact under any arrival order and any concurrency, with no read-modify-write.
+* ``count`` (alerting events) and ``suppressed_count`` are ``ADD 1``; they save readers decoding the set.
+* Alerting events add their function name to ``function_updated``, their enrichment (code hashes and
+  sources, user-agent and source classes, principal details, risk reasons, allowlist errors) to the
+  string set ``facts`` as ``name=value``, and their score to ``risk_scores`` (the finding takes the
+  maximum); ``created_at``/``updated_at`` change only with them. A suppressed event adds only
+  ``suppressed_by=<entry>`` and ``suppressed_function=<name>`` facts, for audit: it raises nothing.
 
 Values use DynamoDB's low-level attribute-value JSON so this module needs no AWS SDK.
 """
@@ -38,8 +40,7 @@ from codewatch.enrich import Enrichment
 from codewatch.records import CodeUpdate, identity_digest
 from codewatch.timeutil import epoch_seconds, format_time, format_time_ms, parse_time, window_bounds
 
-SEEN_ELEMENT_BYTES = 12
-SUPPRESSED_SUFFIX = "#suppressed"
+SUPPRESSED_FLAG = 0x8000_0000
 
 
 def partition_key(key: AggregationKey) -> str:
@@ -47,13 +48,13 @@ def partition_key(key: AggregationKey) -> str:
     return "K#" + digest.hexdigest()[:32]
 
 
-def sort_key(window_start: datetime, suppressed: bool) -> str:
-    return "W#" + format_time(window_start) + (SUPPRESSED_SUFFIX if suppressed else "")
+def sort_key(window_start: datetime) -> str:
+    return "W#" + format_time(window_start)
 
 
-def seen_element(event: CodeUpdate, window_start: datetime) -> bytes:
+def seen_element(event: CodeUpdate, window_start: datetime, suppressed: bool) -> bytes:
     offset = epoch_seconds(event.event_time) - epoch_seconds(window_start)
-    return struct.pack(">I", offset) + identity_digest(event)
+    return struct.pack(">I", offset | (SUPPRESSED_FLAG if suppressed else 0)) + identity_digest(event)
 
 
 def _enrichment_values(event: CodeUpdate, enrichment: Enrichment) -> dict[str, list[str]]:
@@ -88,12 +89,11 @@ def build_update(
 ) -> dict[str, Any]:
     """The ``UpdateItem`` arguments (without ``TableName``) that count ``event`` in its window."""
     window_start, window_end = window_bounds(event.event_time, window_seconds)
-    element = seen_element(event, window_start)
+    suppressed = suppressed_by is not None
+    element = seen_element(event, window_start, suppressed)
     key = key_of(event)
     names: dict[str, str] = {}
     values: dict[str, dict[str, Any]] = {}
-    sets: list[str] = []
-    adds: list[str] = []
 
     def name(attribute: str) -> str:
         placeholder = f"#a{len(names)}"
@@ -106,41 +106,49 @@ def build_update(
         return placeholder
 
     actor = {field: {"S": v} for field, v in zip(KEY_FIELDS, key, strict=True) if v is not None}
-    sets.append(f"{name('actor')} = {value({'M': actor})}")
-    sets.append(f"{name('window_start')} = {value({'S': format_time(window_start)})}")
-    sets.append(f"{name('window_end')} = {value({'S': format_time(window_end)})}")
-    stamp = value({"S": format_time_ms(now)})
-    sets.append(f"{name('updated_at')} = {stamp}")
-    created = name("created_at")
-    sets.append(f"{created} = if_not_exists({created}, {stamp})")
-    expires = epoch_seconds(window_end) + retention_seconds
-    sets.append(f"{name('expires_at')} = {value({'N': str(expires)})}")
-
-    adds.append(f"{name('count')} {value({'N': '1'})}")
-    seen = name("seen")
-    adds.append(f"{seen} {value({'BS': [element]})}")
-    if event.function_name:
-        adds.append(f"{name('function_updated')} {value({'SS': [event.function_name]})}")
-    facts = [
-        f"{attribute}={item}" for attribute, items in _enrichment_values(event, enrichment).items() for item in items
+    sets = [
+        f"{name('actor')} = {value({'M': actor})}",
+        f"{name('window_start')} = {value({'S': format_time(window_start)})}",
+        f"{name('window_end')} = {value({'S': format_time(window_end)})}",
+        f"{name('expires_at')} = {value({'N': str(epoch_seconds(window_end) + retention_seconds)})}",
     ]
-    if suppressed_by:
-        facts.append(f"suppressed_by={suppressed_by}")
-    if allowlist_error:
-        facts.append(f"allowlist_errors={allowlist_error}")
+    seen = name("seen")
+    adds = [f"{seen} {value({'BS': [element]})}"]
+    if suppressed:
+        adds.append(f"{name('suppressed_count')} {value({'N': '1'})}")
+        facts = [f"suppressed_by={suppressed_by}"]
+        if event.function_name:
+            facts.append(f"suppressed_function={event.function_name}")
+    else:
+        stamp = value({"S": format_time_ms(now)})
+        created = name("created_at")
+        sets += [f"{name('updated_at')} = {stamp}", f"{created} = if_not_exists({created}, {stamp})"]
+        adds.append(f"{name('count')} {value({'N': '1'})}")
+        if event.function_name:
+            adds.append(f"{name('function_updated')} {value({'SS': [event.function_name]})}")
+        adds.append(f"{name('risk_scores')} {value({'NS': [str(enrichment.risk_score)]})}")
+        facts = [f"{fact}={item}" for fact, items in _enrichment_values(event, enrichment).items() for item in items]
+        if allowlist_error:
+            facts.append(f"allowlist_errors={allowlist_error}")
     adds.append(f"{name('facts')} {value({'SS': facts})}")
-    adds.append(f"{name('risk_scores')} {value({'NS': [str(enrichment.risk_score)]})}")
 
+    # The same event under the other disposition counts as seen too: the allowlist may have changed
+    # between two deliveries of it.
     return {
-        "Key": {
-            "pk": {"S": partition_key(key)},
-            "sk": {"S": sort_key(window_start, suppressed=suppressed_by is not None)},
-        },
+        "Key": {"pk": {"S": partition_key(key)}, "sk": {"S": sort_key(window_start)}},
         "UpdateExpression": "SET " + ", ".join(sets) + " ADD " + ", ".join(adds),
-        "ConditionExpression": f"NOT contains({seen}, {value({'B': element})})",
+        "ConditionExpression": (
+            f"NOT contains({seen}, {value({'B': element})}) AND NOT contains({seen}, {value({'B': _flipped(element)})})"
+        ),
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
+
+
+def _flipped(element: bytes) -> bytes:
+    """The element of the same event under the other disposition (alerting <-> suppressed)."""
+    (word,) = struct.unpack(">I", element[:4])
+    return struct.pack(">I", word ^ SUPPRESSED_FLAG) + element[4:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,19 +160,20 @@ class WindowSummary:
     key: AggregationKey
     window_start: datetime
     window_end: datetime
-    count: int
+    count: int  # alerting events
     first_time: datetime | None
     last_time: datetime | None
     function_updated: tuple[str, ...]
     risk_score: int
-    suppressed: bool
+    suppressed_count: int
     created_at: str | None
     updated_at: str | None
     expires_at: int | None
     sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def values(self, attribute: str) -> tuple[str, ...]:
-        return self.sets.get(attribute, ())
+    def values(self, fact: str) -> tuple[str, ...]:
+        """The distinct values of one fact (``code_sha256``, ``suppressed_by``, ...), sorted."""
+        return self.sets.get(fact, ())
 
     def hunt_row(self) -> dict[str, Any]:
         row: dict[str, Any] = self.key.as_dict()
@@ -205,29 +214,30 @@ def decode_item(item: Mapping[str, Any]) -> WindowSummary:
     """
     window_start = parse_time(_string(item, "window_start"))
     window_end = parse_time(_string(item, "window_end"))
-    offsets = [struct.unpack(">I", _binary(element)[:4])[0] for element in (item.get("seen") or {}).get("BS", ())]
+    words = [struct.unpack(">I", _binary(element)[:4])[0] for element in (item.get("seen") or {}).get("BS", ())]
+    offsets = [word for word in words if not word & SUPPRESSED_FLAG]
     scores = [int(score) for score in (item.get("risk_scores") or {}).get("NS", ())]
     expires = (item.get("expires_at") or {}).get("N")
     actor = (item.get("actor") or {}).get("M", {})
     key = AggregationKey(*(_string(actor, field_name) for field_name in KEY_FIELDS))
     facts: dict[str, list[str]] = {}
     for fact in (item.get("facts") or {}).get("SS", ()):
-        attribute, _, fact_value = fact.partition("=")
-        facts.setdefault(attribute, []).append(fact_value)
+        fact_name, _, fact_value = fact.partition("=")
+        facts.setdefault(fact_name, []).append(fact_value)
     return WindowSummary(
         pk=_string(item, "pk") or "",
         sk=_string(item, "sk") or "",
         key=key,
         window_start=window_start,
         window_end=window_end,
-        count=int(item["count"]["N"]),
+        count=int((item.get("count") or {}).get("N", 0)),
         first_time=window_start + timedelta(seconds=min(offsets)) if offsets else None,
         last_time=window_start + timedelta(seconds=max(offsets)) if offsets else None,
         function_updated=_string_set(item, "function_updated"),
         risk_score=max(scores) if scores else 0,
-        suppressed=(_string(item, "sk") or "").endswith(SUPPRESSED_SUFFIX),
+        suppressed_count=int((item.get("suppressed_count") or {}).get("N", 0)),
         created_at=_string(item, "created_at"),
         updated_at=_string(item, "updated_at"),
         expires_at=int(expires) if expires is not None else None,
-        sets={attribute: tuple(sorted(values)) for attribute, values in facts.items()},
+        sets={fact_name: tuple(sorted(values)) for fact_name, values in facts.items()},
     )

@@ -286,8 +286,8 @@ def collapse(batch: Batch) -> dict[str, Pending]:
             )
             batch.fail([index])
             continue
-        if summary.suppressed:
-            continue  # counted for audit, but the allowlist says this raises nothing
+        if summary.count == 0:
+            continue  # only suppressed events so far: counted for audit, but they raise nothing
         key = finding_id(summary)
         pending = newest.get(key)
         if pending is None:

@@ -49,7 +49,7 @@ def summary(user: str, src_ip: str, functions: tuple[str, ...], risk: int, age: 
         last_time=window_start + timedelta(minutes=20),
         function_updated=tuple(sorted(functions)),
         risk_score=risk,
-        suppressed=False,
+        suppressed_count=0,
         created_at=None,
         updated_at=None,
         expires_at=None,

@@ -33,7 +33,7 @@ def hunt_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def table_rows(client: Any) -> list[dict[str, Any]]:
     summaries = [decode_item(item) for item in all_items(client)]
-    return sorted((s.hunt_row() for s in summaries if not s.suppressed), key=json.dumps)
+    return sorted((s.hunt_row() for s in summaries if s.count), key=json.dumps)
 
 
 def scenario(seed: int = 7, events: int = 60) -> list[dict[str, Any]]:
@@ -202,11 +202,26 @@ def ci_record() -> dict[str, Any]:
 def test_suppressed_event_is_counted_apart(aggregator: Any, aws: dict[str, Any]) -> None:
     aws["ssm"].put_parameter(Name=PARAMETER, Value=allowlist(CI_ENTRY), Type="String", Overwrite=True)
     run(aggregator, sqs_event_of_records([ci_record(), ci_record(), code_update()]))
-    summaries = {s.suppressed: s for s in map(decode_item, all_items(aws["dynamodb"]))}
-    assert summaries[True].count == 2
-    assert summaries[True].values("suppressed_by") == ("ci-deploys",)
-    assert summaries[False].count == 1
-    assert summaries[False].values("suppressed_by") == ()
+    summaries = {s.key.user_type: s for s in map(decode_item, all_items(aws["dynamodb"]))}
+    ci, developer = summaries["AssumedRole"], summaries["IAMUser"]
+    assert (ci.count, ci.suppressed_count) == (0, 2)
+    assert ci.values("suppressed_by") == ("ci-deploys",)
+    assert ci.values("suppressed_function") == ("payments-api",)
+    assert ci.function_updated == ()
+    assert ci.created_at is None  # nothing alerting yet: no finding to create
+    assert (developer.count, developer.suppressed_count) == (1, 0)
+    assert developer.values("suppressed_by") == ()
+
+
+def test_redelivery_after_an_allowlist_change_counts_once(aggregator: Any, aws: dict[str, Any]) -> None:
+    """Delivered before and after the allowlist starts suppressing it, an event still counts once."""
+    event = sqs_event_of_records([ci_record()])
+    run(aggregator, event)
+    aws["ssm"].put_parameter(Name=PARAMETER, Value=allowlist(CI_ENTRY), Type="String", Overwrite=True)
+    aggregator.allowlist_source.cache_clear()  # a new container: it reads the new allowlist
+    run(aggregator, event)
+    [summary] = map(decode_item, all_items(aws["dynamodb"]))
+    assert (summary.count, summary.suppressed_count) == (1, 0)
 
 
 @pytest.mark.parametrize(
@@ -225,8 +240,7 @@ def test_broken_allowlist_fails_open(aggregator: Any, aws: dict[str, Any], value
         aws["ssm"].put_parameter(Name=PARAMETER, Value=value, Type="String", Overwrite=True)
     assert run(aggregator, sqs_event_of_records([ci_record()])) == []
     [summary] = map(decode_item, all_items(aws["dynamodb"]))
-    assert not summary.suppressed
-    assert summary.count == 1
+    assert (summary.count, summary.suppressed_count) == (1, 0)
     [error] = summary.values("allowlist_errors")
     assert reason in error
 
@@ -236,7 +250,7 @@ def test_expired_entry_is_ignored(aggregator: Any, aws: dict[str, Any]) -> None:
     aws["ssm"].put_parameter(Name=PARAMETER, Value=allowlist(expired), Type="String", Overwrite=True)
     run(aggregator, sqs_event_of_records([ci_record()]))
     [summary] = map(decode_item, all_items(aws["dynamodb"]))
-    assert not summary.suppressed
+    assert (summary.count, summary.suppressed_count) == (1, 0)
 
 
 def test_allowlist_is_cached_then_refreshed(
@@ -267,8 +281,8 @@ def test_allowlist_is_cached_then_refreshed(
     clock[0] += 301
     run(aggregator, sqs_event_of_records([ci_record()]))
     assert len(calls) == 2
-    suppressed = [s for s in map(decode_item, all_items(aws["dynamodb"])) if s.suppressed]
-    assert [s.count for s in suppressed] == [1]
+    [summary] = map(decode_item, all_items(aws["dynamodb"]))
+    assert (summary.count, summary.suppressed_count) == (21, 1)
 
 
 # --- injected throttling -----------------------------------------------------------------------

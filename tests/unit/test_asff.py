@@ -36,7 +36,7 @@ def valid_finding() -> dict[str, Any]:
         last_time=START + timedelta(minutes=2),
         function_updated=("a", "b"),
         risk_score=63,
-        suppressed=False,
+        suppressed_count=0,
         created_at="2026-11-30T10:01:00.000Z",
         updated_at="2026-11-30T10:02:00.000Z",
         expires_at=None,
