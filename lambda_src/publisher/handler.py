@@ -17,13 +17,11 @@ first failed record and every record after it are reported; records before it ar
 bisect-on-error and a retry limit on the event source mapping, a poison record ends in the on-failure
 destination instead of blocking the shard.
 
-Timestamps: ``CreatedAt`` is the item's ``created_at`` (first write, ``if_not_exists``) and ``UpdatedAt`` its
-``updated_at`` (set on every counted event, millisecond ISO), so every later image of a window carries a
-strictly later ``UpdatedAt`` while ``CreatedAt`` stays put. ``UpdatedAt`` is never earlier than
-``CreatedAt``; on the first write both are the same stamp, and the first import sends them equal, which is
-what Security Hub expects of a new finding. Two events counted in the same millisecond give two images with
-the same ``updated_at``: within one batch the newer image wins the collapse; across batches the second
-import repeats the stamp, and the next counted event re-imports the window with a later one.
+Timestamps: ``CreatedAt`` is the item's ``created_at`` (its first alerting write, ``if_not_exists``). The
+import of the window's first alerting event sends ``UpdatedAt`` equal to it, as Security Hub expects of a
+new finding; every later import sends the later of the item's ``updated_at`` and this container's clock.
+Imports of one window are sequential on its stream shard, so each is newer than the last even when the
+aggregator containers' clocks disagree or two events were stamped in the same millisecond.
 
 Organization mode (``MEMBER_FINDINGS_ROLE_NAME``): a window whose ``aws_account_id`` is another account is
 imported into that account through ``arn:{partition}:iam::{member}:role/{name}``, with that account's
@@ -64,6 +62,8 @@ from codewatch.window_item import WindowSummary, decode_item
 
 logger = Logger()
 metrics = Metrics()
+#: What a call to AWS can raise once botocore gives up: answered with an error, or not answered at all.
+AWS_CALL_ERRORS = (ClientError, BotocoreConnectionError, HTTPClientError)
 
 MAX_FINDINGS_PER_CALL = 100
 MAX_ATTEMPTS = 6
@@ -126,7 +126,6 @@ class Pending:
     """The newest image of one finding in this batch, and every record folded into it."""
 
     summary: WindowSummary
-    approximate_created: str | None
     indexes: list[int] = field(default_factory=list)
 
 
@@ -198,7 +197,7 @@ def import_findings(client: Any, findings: list[dict[str, Any]], context: Lambda
         bucket.acquire()
         try:
             return client.batch_import_findings(Findings=findings)
-        except (ClientError, BotocoreConnectionError, HTTPClientError) as error:
+        except AWS_CALL_ERRORS as error:
             if not _retryable(error) or attempt >= MAX_ATTEMPTS:
                 raise
             # Full jitter: spread the retries of concurrent shards instead of synchronising them.
@@ -219,22 +218,18 @@ def _error_code(error: Exception) -> str:
     return type(error).__name__
 
 
-def _timestamps(summary: WindowSummary, approximate: str | None) -> tuple[str, str]:
-    """``CreatedAt``/``UpdatedAt`` from the item (see the module docstring), never UpdatedAt < CreatedAt."""
-    created = summary.created_at or summary.updated_at or approximate
-    updated = summary.updated_at or created
-    if created is None or updated is None:
-        raise ValueError("the image has neither created_at nor updated_at")
-    if parse_time(updated) < parse_time(created):
-        updated = created
+def _timestamps(summary: WindowSummary, now: datetime) -> tuple[str, str]:
+    """``CreatedAt``/``UpdatedAt`` for an import of this image (see the module docstring)."""
+    created = summary.created_at
+    if created is None:
+        raise ValueError("the image has no created_at")
+    if summary.count == 1:
+        return created, created  # the window's first alerting event: a new finding
+    # Imports of one window are sequential on its stream shard, and this container's clock moves on
+    # between them: the later of the item's own stamp and now is newer than any earlier import, whatever
+    # the skew between the aggregator containers that stamped the item.
+    updated = max(summary.updated_at or created, format_time_ms(now), created)
     return created, updated
-
-
-def _approximate_created(record: Mapping[str, Any]) -> str | None:
-    seconds = (record.get("dynamodb") or {}).get("ApproximateCreationDateTime")
-    if isinstance(seconds, int | float):
-        return format_time_ms(datetime.fromtimestamp(seconds, UTC))
-    return None
 
 
 @dataclass(slots=True)
@@ -291,7 +286,7 @@ def collapse(batch: Batch) -> dict[str, Pending]:
         key = finding_id(summary)
         pending = newest.get(key)
         if pending is None:
-            newest[key] = Pending(summary, _approximate_created(record), [index])
+            newest[key] = Pending(summary, [index])
         else:
             # Records for one item arrive in order on its shard, so a later record is a newer image; the
             # count only grows, so an out-of-order replay (a hand-driven stream) cannot roll a finding back.
@@ -331,13 +326,14 @@ def target_for(summary: WindowSummary, env: Environment) -> Target:
 
 def publish(records: Sequence[Mapping[str, Any]], env: Environment, context: LambdaContext | None) -> Batch:
     batch = Batch(records)
+    now = datetime.now(UTC)
     # Per target account: the findings to send, and which records each finding Id stands for.
     outgoing: dict[str, tuple[Target, list[dict[str, Any]]]] = {}
     owners: dict[tuple[str, str], list[int]] = {}
     for key, pending in collapse(batch).items():
         try:
             target = target_for(pending.summary, env)
-        except (ClientError, BotocoreConnectionError) as error:
+        except AWS_CALL_ERRORS as error:
             metrics.add_metric(name="FailedFindings", unit=MetricUnit.Count, value=1)
             logger.error(
                 "cannot assume the member account's findings role; the finding is not moved elsewhere",
@@ -346,7 +342,7 @@ def publish(records: Sequence[Mapping[str, Any]], env: Environment, context: Lam
             batch.fail(pending.indexes)
             continue
         try:
-            created, updated = _timestamps(pending.summary, pending.approximate_created)
+            created, updated = _timestamps(pending.summary, now)
         except ValueError as error:
             problems = [str(error)]
             finding: dict[str, Any] | None = None
@@ -394,7 +390,7 @@ def _send(
     by_id = {finding["Id"]: indexes for finding, indexes in zip(chunk, owners, strict=True)}
     try:
         response = import_findings(target.client, chunk, context)
-    except (ClientError, BotocoreConnectionError, HTTPClientError) as error:
+    except AWS_CALL_ERRORS as error:
         metrics.add_metric(name="FailedFindings", unit=MetricUnit.Count, value=len(chunk))
         logger.error(
             "BatchImportFindings failed; reporting the chunk's records failed",

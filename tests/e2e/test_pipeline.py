@@ -91,7 +91,6 @@ def test_findings_update_in_place_as_the_window_grows(pipeline: Pipeline) -> Non
     ]
     pipeline.run(first)
     [created] = pipeline.findings()
-    time.sleep(0.01)
     pipeline.run(later)
     [updated] = pipeline.findings()
     assert updated["Id"] == created["Id"]
