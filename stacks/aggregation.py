@@ -13,6 +13,7 @@ from constructs import Construct
 from stacks.allowlist import Allowlist
 from stacks.config import CodewatchConfig
 from stacks.functions import METRICS_NAMESPACE, SERVICE_NAME, LambdaPackaging, PipelineFunction
+from stacks.ingest import INGEST_MAX_RECEIVE_COUNT
 
 
 def queue_visibility_timeout(config: CodewatchConfig) -> Duration:
@@ -66,6 +67,7 @@ class Aggregation(Construct):
                 "WINDOW_MINUTES": str(config.window_minutes),
                 "RETENTION_DAYS": str(config.retention_days),
                 "PRINCIPAL_TYPES": config.principals.describe(),
+                "MAX_RECEIVE_COUNT": str(INGEST_MAX_RECEIVE_COUNT),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             },

@@ -14,6 +14,9 @@ from constructs import Construct
 
 from stacks.queues import dead_letter_queue, encrypted_queue
 
+#: Deliveries of an event to the aggregator before it rests in the DLQ; the aggregator fails open on the last.
+INGEST_MAX_RECEIVE_COUNT = 5
+
 #: EventBridge retries delivery to the queue for up to a day before the event goes to the target DLQ.
 TARGET_RETRY_ATTEMPTS = 185
 TARGET_MAX_EVENT_AGE = Duration.hours(24)
@@ -68,7 +71,7 @@ class Ingest(Construct):
             key,
             visibility_timeout=queue_visibility_timeout,
             dead_letter_queue=self.queue_dlq,
-            max_receive_count=5,
+            max_receive_count=INGEST_MAX_RECEIVE_COUNT,
         )
         # Events EventBridge could not deliver after its retries (e.g. the key was disabled).
         self.target_dlq = dead_letter_queue(self, "TargetDlq", key)

@@ -91,7 +91,7 @@ def scan_files(paths: Sequence[str], config: ScanConfig) -> ScanResult:
                     report(place, str(error))
                     continue
                 if config.allowlist is not None:
-                    entry_id, _ = config.allowlist.decide(event, config.now)
+                    entry_id = config.allowlist.decide(event, config.now)
                     if entry_id is not None:
                         result.suppressed[entry_id] += 1
                         continue

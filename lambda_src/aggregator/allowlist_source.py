@@ -72,6 +72,7 @@ class AllowlistSource:
         self._clock = clock
         self._parsed: tuple[str, AllowlistState] | None = None
         self._failure: tuple[float, AllowlistState] | None = None
+        self._reported: tuple[float, AllowlistState] | None = None
 
     def current(self) -> AllowlistState:
         if self._failure is not None and self._clock() - self._failure[0] < self._max_age:
@@ -93,6 +94,15 @@ class AllowlistSource:
                 state = AllowlistState(allowlist=None, error=f"invalid document: {error}")
             self._parsed = (text, state)
         return self._parsed[1]
+
+    def report_due(self, state: AllowlistState) -> bool:
+        """True when ``state`` is new, or has not been reported for a cache period: the caller logs what
+        matters about it (expired entries, failing open) once, not once per event."""
+        now = self._clock()
+        if self._reported is None or self._reported[1] is not state or now - self._reported[0] >= self._max_age:
+            self._reported = (now, state)
+            return True
+        return False
 
     def _remember_failure(self, reason: str) -> AllowlistState:
         state = AllowlistState(allowlist=None, error=reason)

@@ -32,17 +32,19 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from aggregator.allowlist_source import AllowlistSource, AllowlistUnavailable
+from aggregator.allowlist_source import AllowlistSource, AllowlistState, AllowlistUnavailable
 from aggregator.settings import Settings
 from codewatch.enrich import enrich
 from codewatch.match import rule
-from codewatch.records import MalformedRecord, normalise, unwrap_envelope
+from codewatch.records import MalformedRecord, is_envelope, normalise, unwrap_envelope
 from codewatch.sanitize import safe_text
 from codewatch.window_item import build_update
 
 logger = Logger()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# With our logger, Powertools logs each failed record's exception (at the level it chooses) instead of
+# dropping it into the default logger: an unexpected error is visible, not just a redelivery.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
 
 # Standard mode retries throttling and 5xx with exponential backoff and jitter; the bound keeps a
 # record's worst case well inside the function timeout, after which SQS redelivery takes over.
@@ -83,9 +85,12 @@ def parse_body(body: str | None) -> Any:
         envelope = json.loads(body or "")
     except (ValueError, RecursionError):
         raise MalformedRecord("message body is not JSON") from None
-    if not isinstance(envelope, dict) or "detail" not in envelope:
+    if not isinstance(envelope, dict) or not is_envelope(envelope):
         raise MalformedRecord("message body is not an EventBridge envelope")
-    return unwrap_envelope(envelope)
+    detail = unwrap_envelope(envelope)
+    if not isinstance(detail, dict):
+        raise MalformedRecord("the envelope's detail is not an object")
+    return detail
 
 
 def record_handler(record: SQSRecord) -> str:
@@ -106,19 +111,26 @@ def record_handler(record: SQSRecord) -> str:
     metrics.add_metric(name="EventsMatched", unit=MetricUnit.Count, value=1)
 
     now = datetime.now(UTC)
+    source = allowlist_source()
     try:
-        state = allowlist_source().current()
+        state = source.current()
     except AllowlistUnavailable as error:
-        logger.warning("allowlist temporarily unreadable; record left for redelivery", extra={"reason": str(error)})
-        raise
-    suppressed_by = None
-    if state.allowlist is not None:
-        suppressed_by, expired = state.allowlist.decide(event, now)
-        if expired:
+        if int(record.attributes.approximate_receive_count) < config.max_receive_count:
+            logger.warning("allowlist temporarily unreadable; record left for redelivery", extra={"reason": str(error)})
+            raise
+        # The last delivery before the DLQ: alert without the allowlist rather than not at all.
+        state = AllowlistState(allowlist=None, error=f"{error} on the last delivery")
+    if source.report_due(state):
+        if state.allowlist is None:
+            logger.warning("allowlist not applied, failing open", extra={"reason": safe_text(state.error, 300)})
+        elif expired := state.allowlist.expired_ids(now):
             metrics.add_metric(name="AllowlistExpiredEntries", unit=MetricUnit.Count, value=len(expired))
-    else:
+            logger.warning(
+                "allowlist entries expired and ignored", extra={"entries": [safe_text(e, 128) for e in expired]}
+            )
+    suppressed_by = state.allowlist.decide(event, now) if state.allowlist is not None else None
+    if state.allowlist is None:
         metrics.add_metric(name="AllowlistInvalid", unit=MetricUnit.Count, value=1)
-        logger.warning("allowlist not applied, failing open", extra={"reason": safe_text(state.error, 300)})
 
     update = build_update(
         event,

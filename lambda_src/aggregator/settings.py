@@ -28,6 +28,7 @@ class Settings:
     window_seconds: int
     retention_seconds: int
     principals: PrincipalSelection
+    max_receive_count: int  # the ingest queue's redrive count: the last delivery before the DLQ
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -48,4 +49,5 @@ class Settings:
             window_seconds=_positive_int(environ, "WINDOW_MINUTES", 60) * 60,
             retention_seconds=_positive_int(environ, "RETENTION_DAYS", 30) * 86400,
             principals=principals,
+            max_receive_count=_positive_int(environ, "MAX_RECEIVE_COUNT", 5),
         )

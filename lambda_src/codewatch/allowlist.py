@@ -93,15 +93,12 @@ def _values(field_name: str, event: CodeUpdate) -> tuple[str, ...]:
 class Allowlist:
     entries: tuple[Entry, ...] = ()
 
-    def decide(self, event: CodeUpdate, now: datetime) -> tuple[str | None, tuple[str, ...]]:
-        """``(id of the first live entry that matches, or None; ids of expired entries skipped)``."""
-        expired: list[str] = []
+    def decide(self, event: CodeUpdate, now: datetime) -> str | None:
+        """The id of the first live entry that matches the event; expired entries never match."""
         for entry in self.entries:
-            if entry.expired(now):
-                expired.append(entry.id)
-            elif entry.matches(event):
-                return entry.id, tuple(expired)
-        return None, tuple(expired)
+            if not entry.expired(now) and entry.matches(event):
+                return entry.id
+        return None
 
     def expired_ids(self, now: datetime) -> tuple[str, ...]:
         return tuple(entry.id for entry in self.entries if entry.expired(now))

@@ -23,6 +23,8 @@ from typing import Any
 from codewatch.pattern import DETAIL_TYPE
 from codewatch.timeutil import parse_time
 
+EARLIEST_EVENT_YEAR, LATEST_EVENT_YEAR = 2000, 9998
+
 
 class MalformedRecord(ValueError):
     """A record that cannot be read; the message says why, without echoing attacker-controlled values."""
@@ -278,6 +280,9 @@ def normalise(record: Any) -> CodeUpdate:
         event_time = parse_time(record.get("eventTime"))
     except (ValueError, OverflowError) as error:
         raise MalformedRecord(f"eventTime is not an ISO-8601 time ({error.__class__.__name__})") from None
+    if not EARLIEST_EVENT_YEAR <= event_time.year <= LATEST_EVENT_YEAR:
+        # Window arithmetic near year 9999 overflows; no CloudTrail record predates the service either.
+        raise MalformedRecord(f"eventTime year {event_time.year} is out of range")
     event_id = record.get("eventID")
     if event_id is not None and not isinstance(event_id, str):
         raise MalformedRecord("eventID is not a string")

@@ -164,12 +164,14 @@ def test_malformed_records_fail_alone(aggregator: Any, aws: dict[str, Any]) -> N
         json.dumps({"hello": "world"}),
         json.dumps(envelope(bad_time)),
         json.dumps(envelope(code_update(), detail_type="AWS Service Event via CloudTrail")),
+        json.dumps({**envelope(code_update()), "detail": None}),
+        json.dumps(envelope(code_update(event_time="9999-12-31T23:30:00Z"))),
         json.dumps(envelope(good[1])),
     ]
     event = sqs_event(bodies)
     failed = run(aggregator, event)
     ids = [record["messageId"] for record in event["Records"]]
-    assert failed == ids[1:5]
+    assert failed == ids[1:7]
     assert table_rows(aws["dynamodb"]) == hunt_rows(good)
 
 
@@ -193,9 +195,12 @@ CI_ENTRY = {
 }
 
 
-def ci_record() -> dict[str, Any]:
+def ci_record(**overrides: Any) -> dict[str, Any]:
     return code_update(
-        user_type="AssumedRole", user_arn="arn:aws:sts::123456789012:assumed-role/Deploy/ci", access_key="ASIAX"
+        user_type="AssumedRole",
+        user_arn="arn:aws:sts::123456789012:assumed-role/Deploy/ci",
+        access_key="ASIAX",
+        **overrides,
     )
 
 
@@ -245,12 +250,25 @@ def test_broken_allowlist_fails_open(aggregator: Any, aws: dict[str, Any], value
     assert reason in error
 
 
-def test_expired_entry_is_ignored(aggregator: Any, aws: dict[str, Any]) -> None:
+def emitted(capsys: pytest.CaptureFixture[str], metric: str) -> list[float]:
+    """The values of one EMF metric the handler printed."""
+    values: list[float] = []
+    for line in capsys.readouterr().out.splitlines():
+        document = json.loads(line) if line.startswith('{"_aws"') else {}
+        value = document.get(metric, [])
+        values.extend(value if isinstance(value, list) else [value])
+    return values
+
+
+def test_expired_entry_is_ignored_and_reported_once(
+    aggregator: Any, aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     expired = dict(CI_ENTRY, expires="2020-01-01T00:00:00Z")
     aws["ssm"].put_parameter(Name=PARAMETER, Value=allowlist(expired), Type="String", Overwrite=True)
-    run(aggregator, sqs_event_of_records([ci_record()]))
+    run(aggregator, sqs_event_of_records([ci_record(event_id=f"x{n}") for n in range(5)]))
+    assert emitted(capsys, "AllowlistExpiredEntries") == [1.0]
     [summary] = map(decode_item, all_items(aws["dynamodb"]))
-    assert (summary.count, summary.suppressed_count) == (1, 0)
+    assert (summary.count, summary.suppressed_count) == (5, 0)
 
 
 def test_allowlist_is_cached_then_refreshed(
@@ -347,6 +365,21 @@ def test_ssm_throttling_leaves_records_for_redelivery(
     throttling[0] = False
     assert run(aggregator, event) == []
     assert table_rows(aws["dynamodb"]) == hunt_rows(records)
+
+
+def test_ssm_throttling_on_the_last_delivery_fails_open(
+    aggregator: Any, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rather than let the DLQ take an alert, the last delivery counts the event without the allowlist."""
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda *_: 0)
+    throttle(aggregator.allowlist_source()._provider.client, "GetParameter", lambda n: True)
+    event = sqs_event_of_records([ci_record()])
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = "5"
+    assert run(aggregator, event) == []
+    [summary] = map(decode_item, all_items(aws["dynamodb"]))
+    assert summary.count == 1
+    [error] = summary.values("allowlist_errors")
+    assert "ThrottlingException on the last delivery" in error
 
 
 # --- any delivery order gives the item of one clean pass ----------------------------------------

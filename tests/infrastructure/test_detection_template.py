@@ -188,9 +188,13 @@ def test_aggregator_environment_is_the_contract(detection: dict[str, Any]) -> No
         "WINDOW_MINUTES": "60",
         "RETENTION_DAYS": "30",
         "PRINCIPAL_TYPES": "default",
+        "MAX_RECEIVE_COUNT": "5",
         "POWERTOOLS_SERVICE_NAME": "codewatch",
         "POWERTOOLS_METRICS_NAMESPACE": "Codewatch",
     }
+    # The aggregator fails open on the queue's last delivery: it must know which one that is.
+    (queue,) = [q for q in resources(detection, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]]
+    assert env["MAX_RECEIVE_COUNT"] == str(queue["Properties"]["RedrivePolicy"]["maxReceiveCount"])
 
 
 def test_aggregator_environment_is_accepted_by_the_handler(detection: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ def event(**overrides: Any) -> CodeUpdate:
 
 
 def decide(match: dict[str, list[str]], the_event: CodeUpdate) -> str | None:
-    return parse_allowlist(document(entry(match))).decide(the_event, NOW)[0]
+    return parse_allowlist(document(entry(match))).decide(the_event, NOW)
 
 
 def test_the_design_example_parses_from_json_text() -> None:
@@ -54,7 +54,7 @@ def test_the_design_example_parses_from_json_text() -> None:
     allowlist = parse_allowlist(text)
     assert [e.id for e in allowlist.entries] == ["ci-deploys"]
     terraform = event(user_agent="APN/1.0 HashiCorp/1.0 Terraform/1.9.3", function="payments-api")
-    assert allowlist.decide(terraform, NOW) == ("ci-deploys", ())
+    assert allowlist.decide(terraform, NOW) == "ci-deploys"
 
 
 # ---------------------------------------------------------------------------------------------- matching
@@ -112,7 +112,7 @@ def test_first_live_matching_entry_wins() -> None:
     allowlist = parse_allowlist(
         document(entry({"account": ["123456789012"]}, id="a"), entry({"account": ["123456789012"]}, id="b"))
     )
-    assert allowlist.decide(event(), NOW) == ("a", ())
+    assert allowlist.decide(event(), NOW) == "a"
 
 
 def test_expired_entries_are_ignored_and_reported() -> None:
@@ -122,14 +122,15 @@ def test_expired_entries_are_ignored_and_reported() -> None:
             entry({"account": ["999999999999"]}, id="live", expires="2027-01-01T00:00:00Z"),
         )
     )
-    assert allowlist.decide(event(), NOW) == (None, ("old",))
+    assert allowlist.decide(event(), NOW) is None
     assert allowlist.expired_ids(NOW) == ("old",)
     assert allowlist.expired_ids(datetime(2025, 1, 1, tzinfo=UTC)) == ()
 
 
 def test_an_entry_expires_at_its_instant() -> None:
     allowlist = parse_allowlist(document(entry({"account": ["123456789012"]}, expires="2026-12-01T00:00:00Z")))
-    assert allowlist.decide(event(), NOW) == (None, ("e1",))
+    assert allowlist.decide(event(), NOW) is None
+    assert allowlist.expired_ids(NOW) == ("e1",)
 
 
 # ---------------------------------------------------------------------------------------------- validation

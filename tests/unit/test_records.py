@@ -238,3 +238,10 @@ def test_malformed_records_say_why(change: Any, reason: str) -> None:
 def test_a_non_object_record_is_malformed() -> None:
     with pytest.raises(MalformedRecord, match="record is list"):
         normalise([])
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:30:00Z", "1999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_event_times_outside_cloudtrails_range_are_malformed(moment: str) -> None:
+    """Window arithmetic near year 9999 would overflow; nothing is logged before CloudTrail existed."""
+    with pytest.raises(MalformedRecord, match="out of range"):
+        normalise(code_update(event_time=moment))
