@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -59,6 +60,7 @@ def load_template(path: str | None) -> dict[str, Any]:
 
 def read_events(paths: Sequence[str], err: TextIO) -> tuple[list[Any], int]:
     """Records from hunt's readers; unreadable input is reported with its place and counted."""
+    from codewatch.sanitize import escape_controls
     from codewatch_cli.inputs import iter_candidates, iter_input_files
 
     problems = 0
@@ -66,7 +68,7 @@ def read_events(paths: Sequence[str], err: TextIO) -> tuple[list[Any], int]:
     def report(place: str, reason: str) -> None:
         nonlocal problems
         problems += 1
-        print(f"codewatch demo: {place}: {reason}", file=err)
+        print(f"codewatch demo: {escape_controls(place)}: {reason}", file=err)
 
     records = [record for path in iter_input_files(paths, report) for _, record in iter_candidates(path, report)]
     return records, problems
@@ -89,15 +91,13 @@ def put_events(records: Sequence[Any], region: str) -> int:
 
 
 def findings(region: str) -> list[dict[str, Any]]:
+    """This detection's findings in Security Hub, most severe first."""
     import boto3
 
-    from codewatch.finding import GENERATOR_ID
+    from codewatch_cli.findings_cmd import list_findings
 
-    client = boto3.client("securityhub", region_name=region)
-    found: list[dict[str, Any]] = []
-    for page in client.get_paginator("get_findings").paginate():
-        # moto ignores Filters (DESIGN.md): select this detection's findings here.
-        found.extend(f for f in page["Findings"] if f.get("GeneratorId") == GENERATOR_ID)
+    everything_since = datetime(2000, 1, 1, tzinfo=UTC)
+    found, _ = list_findings(boto3.client("securityhub", region_name=region), since=everything_since, limit=None)
     return sorted(found, key=lambda f: (-SEVERITY_RANK.get(f["Severity"].get("Label"), 0), f["Id"]))
 
 
@@ -188,7 +188,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         records, allowlist = story() + public_samples(), json.dumps(ALLOWLIST)
     if args.allowlist:
-        allowlist = Path(args.allowlist).read_text(encoding="utf-8")
+        try:
+            allowlist = Path(args.allowlist).read_text(encoding="utf-8")
+        except OSError as error:
+            print(f"codewatch demo: error: cannot read {args.allowlist}: {error.strerror}", file=sys.stderr)
+            return 2
     template = load_template(args.template)
     log_path = Path(tempfile.gettempdir()) / "codewatch-demo-functions.log"
     with moto_server(REGION), log_path.open("w", encoding="utf-8") as log:
@@ -202,8 +206,9 @@ def run(args: argparse.Namespace) -> int:
         dead_letters = pipeline.dead_letters()
     out = sys.stdout
     if args.format == "json":
-        for finding in found:
-            out.write(json.dumps(finding, default=str, sort_keys=True) + "\n")
+        from codewatch_cli.findings_cmd import iter_json_lines
+
+        out.writelines(iter_json_lines(found))
     else:
         from codewatch_cli.findings_cmd import format_findings_table
 
