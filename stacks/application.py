@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import App, Environment, Stack, Validations
+from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.config import CodewatchConfig, config_from_node
@@ -79,7 +79,3 @@ def _environment(app: App) -> Environment | None:
 
 def _env_var(name: str) -> str | None:
     return os.environ.get(name) or None
-
-
-def stacks_of(app: App) -> list[Stack]:
-    return [child for child in app.node.children if isinstance(child, Stack)]

@@ -144,6 +144,6 @@ class PipelineFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
-            # Active tracing: Powertools Tracer (in the layer) records the AWS calls per batch.
+            # Active tracing: X-Ray shows each invocation and its duration next to the event source's.
             tracing=lambda_.Tracing.ACTIVE,
         )

@@ -31,7 +31,6 @@ AGGREGATOR_METRICS = (
 )
 PUBLISHER_METRICS = ("FindingsImported", "FailedFindings", "FindingValidationErrors", "ImportRetries")
 #: Pipeline metrics that page someone when they are above zero.
-ALARMED_METRICS = ("AllowlistInvalid", "FailedFindings")
 
 PERIOD = Duration.minutes(5)
 

@@ -22,7 +22,7 @@ STACKSET_NAME = "codewatch-forwarder"
 TEMPLATE_BODY_LIMIT = 51_200
 
 
-def forwarder_stackset_template(config: CodewatchConfig, checks: bool = True) -> dict:
+def forwarder_stackset_template(config: CodewatchConfig) -> dict:
     """The member-account forwarder template, environment-agnostic (AWS::Region/AccountId at deploy)."""
     from stacks.application import add_compliance_checks, cdk_json_context
 
@@ -37,8 +37,7 @@ def forwarder_stackset_template(config: CodewatchConfig, checks: bool = True) ->
             synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
             description="codewatch forwarder (StackSet): Lambda UpdateFunctionCode events to the security account",
         )
-        if checks:
-            add_compliance_checks(app)
+        add_compliance_checks(app)
         return app.synth().get_stack_by_name(stack.stack_name).template
 
 

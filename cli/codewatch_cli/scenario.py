@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from codewatch.records import MalformedRecord, iter_records
+from codewatch.timeutil import format_time
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -42,7 +43,7 @@ ALLOWLIST = {
 
 
 def _at(minutes: float) -> str:
-    return (BASE + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(BASE + timedelta(minutes=minutes))
 
 
 def _record(

@@ -1,4 +1,5 @@
 """codewatch detection core: pure functions on plain data, shared by the Lambda handlers and the CLI.
 
-Nothing in this package calls AWS or imports anything beyond the standard library.
+Nothing in this package calls AWS. It needs only the standard library, except ``asff``, which reads
+botocore's Security Hub model (no call is made) to validate findings.
 """

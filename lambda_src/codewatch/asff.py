@@ -42,7 +42,8 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 MAX_FINDING_BYTES = 240 * 1024  # "The maximum allowed size for a finding is 240 Kb" (BatchImportFindings)
 
 
-def _utf16_len(text: str) -> int:
+def utf16_len(text: str) -> int:
+    """Security Hub counts string lengths in UTF-16 code units: an astral character counts twice."""
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
@@ -94,11 +95,6 @@ def finding_shape(service_model: Any = None) -> Any:
 
         service_model = botocore.session.get_session().get_service_model("securityhub")
     return service_model.operation_model("BatchImportFindings").input_shape.members["Findings"].member
-
-
-def _pattern_path(path: str) -> str:
-    """``$.Resources[3].Details.Other.x`` -> the table form ``$.Resources[].Details.Other{}``."""
-    return re.sub(r"\[\d+\]", "[]", path)
 
 
 @cache
@@ -177,7 +173,7 @@ class _Validator:
             if not isinstance(key, str):
                 self.add(path, f"has a {type(key).__name__} key; keys must be strings")
                 continue
-            if key_limit is not None and _utf16_len(key) > key_limit:
+            if key_limit is not None and utf16_len(key) > key_limit:
                 self.add(f"{path}[{key[:64]!r}]", f"key is longer than {key_limit}")
             self.check(shape.value, item, f"{path}[{key!r}]", f"{table_path}{{}}")
 
@@ -188,7 +184,7 @@ class _Validator:
         enum = shape.metadata.get("enum")
         if enum and value not in enum:
             self.add(path, f"{value[:64]!r} is not one of {', '.join(enum)}")
-        size = _utf16_len(value)
+        size = utf16_len(value)
         limits = [(shape.metadata.get("min"), shape.metadata.get("max"))]
         limits.append(DOCUMENTED_LENGTHS.get(table_path, (None, None)))
         limits.append(_documented(doc)[0] or (None, None))

@@ -17,13 +17,13 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from codewatch.asff import DOCUMENTED_COUNTS, DOCUMENTED_LENGTHS, SCHEMA_VERSION, utf16_len
 from codewatch.enrich import RISK_ADJUSTMENTS, severity_label
 from codewatch.records import parse_function_arn
 from codewatch.sanitize import escape_controls, safe_text, truncate
 from codewatch.timeutil import format_time
 from codewatch.window_item import WindowSummary
 
-SCHEMA_VERSION = "2018-10-08"
 PRODUCT_NAME = "codewatch"
 COMPANY_NAME = "codewatch"
 GENERATOR_ID = "codewatch-lambda-updatefunctioncode"
@@ -39,18 +39,17 @@ FINDING_TYPES = (
 )
 SEED_MESSAGE = "User {user_arn} is attempting to update the lambda function code of {functions} from this IP {src_ip}"
 
-# ASFF limits (AWS Security Hub API reference, AwsSecurityFinding and its members).
-TITLE_LIMIT = 256
-DESCRIPTION_LIMIT = 1024
-ID_LIMIT = 512
-RESOURCE_LIMIT = 32
+# ASFF limits, from the validator's tables (AWS Security Hub API reference, AwsSecurityFinding).
+TITLE_LIMIT = DOCUMENTED_LENGTHS["$.Title"][1]
+DESCRIPTION_LIMIT = DOCUMENTED_LENGTHS["$.Description"][1]
+ID_LIMIT = DOCUMENTED_LENGTHS["$.Id"][1]
+RESOURCE_LIMIT = DOCUMENTED_COUNTS["$.Resources"][1]
 RESOURCE_ID_LIMIT = 512  # not documented for Resource.Id; ARNs are far shorter, so bounding it costs nothing
-RESOURCE_REGION_LIMIT = 16
-OTHER_VALUE_LIMIT = 1023  # Details.Other: values "fewer than 1,024 characters"
-PRODUCT_FIELDS_LIMIT = 50
-PRODUCT_FIELD_VALUE_LIMIT = 2048
-RECOMMENDATION_LIMIT = 512
-API_LIMIT = 128
+RESOURCE_REGION_LIMIT = DOCUMENTED_LENGTHS["$.Resources[].Region"][1]
+OTHER_VALUE_LIMIT = DOCUMENTED_LENGTHS["$.Resources[].Details.Other{}"][1]
+PRODUCT_FIELD_VALUE_LIMIT = DOCUMENTED_LENGTHS["$.ProductFields{}"][1]
+RECOMMENDATION_LIMIT = DOCUMENTED_LENGTHS["$.Remediation.Recommendation.Text"][1]
+API_LIMIT = DOCUMENTED_LENGTHS["$.Action.AwsApiCallAction.Api"][1]
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-us-iso", "aws-us-iso-b")
 
 # Hunt-row fields in ``codewatch/<name>`` ProductFields, in the hunt JSON's order.
@@ -69,7 +68,7 @@ HUNT_FIELDS = (
     "window_end",
 )
 
-# Enrichment sets carried as JSON lists in ProductFields (annotation key -> window item attribute).
+# Enrichment facts carried as JSON lists in ProductFields (annotation key -> fact name in the window item).
 ENRICHMENT_FIELDS = (
     ("code/sha256", "code_sha256"),
     ("code/sources", "code_sources"),
@@ -102,10 +101,6 @@ RECOMMENDATION = (
 
 
 _VISIBLE = re.compile(r"\S")
-
-
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def fit(value: object, limit: int) -> str:
