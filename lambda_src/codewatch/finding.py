@@ -306,9 +306,10 @@ def _description(summary: WindowSummary, omitted: Sequence[str]) -> str:
 def _title(summary: WindowSummary) -> str:
     key = summary.key
     functions = summary.function_updated
-    target = fit(functions[0], 64) if len(functions) == 1 else f"{len(functions)} functions"
+    target = fit(functions[0], 48) if len(functions) == 1 else f"{len(functions)} functions"
+    # The seed's own message, with budgets that fit the 256-character title in all but freak cases.
     return fit(
-        f"Lambda code updated: {target} by {_shown(key.user_arn, 120)} from {_shown(key.src_ip, 45)}",
+        SEED_MESSAGE.format(user_arn=_shown(key.user_arn, 90), functions=target, src_ip=_shown(key.src_ip, 45)),
         TITLE_LIMIT,
     )
 
