@@ -8,7 +8,7 @@ NODE_STAMP := node_modules/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 
-.PHONY: setup test lint demo synth deploy bench clean
+.PHONY: setup test lint demo synth deploy bench stress clean
 
 setup: $(VENV_STAMP) $(NODE_STAMP)
 
@@ -45,8 +45,14 @@ synth: setup
 deploy: setup
 	npx cdk deploy --all --no-notices --require-approval broadening
 
+# hunt against jq and zcat on a generated corpus, then the pipeline's AWS requests, cost and cold start.
 bench: setup
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_pipeline.py
+
+# The full-size stress runs the default suite keeps small (tests marked slow): 5,000 events under faults, etc.
+stress: setup
+	$(VENV)/bin/pytest -n 2 -m slow
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .bench

@@ -4,7 +4,7 @@
    synthesized template on moto server, the real handlers driven as their event-source mappings would).
    A botocore hook on every client (``tests/stress/instrument.py``) counts requests per service and
    operation; with the template's batch sizes these counts are deterministic. The burst is spread over six
-   actors and six hourly windows (36 window items) and put on the bus 500 events at a time, settling after
+   actors and six hourly windows (36 window items) and put on the bus 100 events at a time, settling after
    each: realistic (one actor deploying 10,000 times in one hour is not), and moto-friendly, because moto's
    ``ReceiveMessage`` is O(queue depth) per message and its ``UpdateItem`` slows as one item's ``seen`` set grows.
 2. **Cost** per million events a month from those counts and public us-east-1 prices (``PRICES``, with their
@@ -46,7 +46,7 @@ for entry in (ROOT / "lambda_src", ROOT / "cli", ROOT):
         sys.path.insert(0, str(entry))
 
 REGION = "us-east-1"
-CHUNK = 500
+CHUNK = 100
 SEED = 20261204
 
 # Public on-demand prices, us-east-1, as published on the AWS pricing pages (checked 2026-12-04; free tiers
@@ -121,18 +121,17 @@ def write_request_units(table: str) -> int:
     and after, and the item grows by one 12-byte ``seen`` element per event (facts and functions aside)."""
     import boto3
 
-    from codewatch.window_item import SEEN_ELEMENT_BYTES
-
     total = 0
     for page in boto3.client("dynamodb", region_name=REGION).get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
-            count = len(item["seen"]["BS"])  # one element per event written, alerting or suppressed
-            base = _item_bytes(item) - SEEN_ELEMENT_BYTES * count
-            total += sum(math.ceil((base + SEEN_ELEMENT_BYTES * k) / 1024) for k in range(1, count + 1))
+            seen = item["seen"]["BS"]  # one element per event written, alerting or suppressed
+            element = len(seen[0])
+            base = _item_bytes(item) - element * len(seen)
+            total += sum(math.ceil((base + element * k) / 1024) for k in range(1, len(seen) + 1))
     return total
 
 
-def run_pipeline(events: int, template_path: str | None) -> PipelineFigures:
+def run_pipeline(events: int, template_path: str | None, chunk: int = CHUNK) -> PipelineFigures:
     import boto3
 
     from codewatch_cli.demo import Pipeline, load_template
@@ -157,7 +156,7 @@ def run_pipeline(events: int, template_path: str | None) -> PipelineFigures:
             instrument.requests.clear()
             instrument.calls.clear()
             started = time.perf_counter()
-            accepted = feed(pipeline, records, chunk=CHUNK)
+            accepted = feed(pipeline, records, chunk=chunk)
             seconds = time.perf_counter() - started
             requests = {f"{s}:{o}": n for (s, o), n in sorted(instrument.requests.items())}
             matched, suppressed = pipeline.window_counts()
@@ -407,6 +406,7 @@ def report(figures: PipelineFigures, cold: dict[str, Any] | None) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Count the pipeline's AWS requests per event; cost; cold start.")
     parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--chunk", type=int, default=CHUNK, help="events put on the bus between settles")
     parser.add_argument("--template", help="synthesized template (default: cdk.out, synthesized if absent)")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the import-time measurement")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "codewatch")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Codewatch")
     print(f"pipeline bench: {args.events:,} events through the demo pipeline on moto server...", flush=True)
-    figures = run_pipeline(args.events, args.template)
+    figures = run_pipeline(args.events, args.template, args.chunk)
     cold = None if args.no_cold_start else cold_start()
     print("\n".join(report(figures, cold)))
     if args.json:

@@ -66,7 +66,7 @@ def burst(count: int, seed: int, hours: int = 6, prefix: str = "evt") -> list[di
     return records
 
 
-def feed(pipeline: Pipeline, records: list[dict[str, Any]], chunk: int = 250) -> int:
+def feed(pipeline: Pipeline, records: list[dict[str, Any]], chunk: int = 100) -> int:
     """Put the events on the bus ``chunk`` at a time, settling after each. Returns events accepted.
 
     Events arrive over time and the aggregator keeps up, so the queue never holds the whole burst; that
@@ -116,29 +116,35 @@ def redrive_stream_failures(pipeline: Pipeline) -> int:
     """Replay the stream records named by the publisher's on-failure destination. Returns how many records.
 
     Lambda's failure record for a stream names the shard and sequence range, not the data: the records are
-    read back from the stream (24 h retention) and handed to the publisher again.
+    read back from the stream (24 h retention) and handed to the publisher again, in stream order, so the
+    last image of each window is the last one imported (a replay out of order could import a stale count).
     """
     sqs = _sqs()
     streams = boto3.client("dynamodbstreams")
     failure_arn = pipeline.publisher.failure_arn
     [queue_id] = [key for key, arn in pipeline.deployment.queue_arns.items() if arn == failure_arn]
     url = pipeline.deployment.queue_urls[queue_id]
-    replayed = 0
-    for message in _receive_all(sqs, url):
-        info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    messages = _receive_all(sqs, url)
+    infos = sorted(
+        (json.loads(message["Body"])["DDBStreamBatchInfo"] for message in messages),
+        key=lambda info: int(info["startSequenceNumber"]),
+    )
+    records: list[dict[str, Any]] = []
+    for info in infos:
         iterator = streams.get_shard_iterator(
             StreamArn=info["streamArn"],
             ShardId=info["shardId"],
             ShardIteratorType="AT_SEQUENCE_NUMBER",
             SequenceNumber=info["startSequenceNumber"],
         )["ShardIterator"]
-        records = streams.get_records(ShardIterator=iterator, Limit=info["batchSize"])["Records"]
-        event = {"Records": [dict(_lambda_json(r), eventSourceARN=info["streamArn"]) for r in records]}
-        response = pipeline.invoker(pipeline.publisher.mapping.function, event)
-        assert not response["batchItemFailures"], f"redrive of {info} failed again: {response}"
+        found = streams.get_records(ShardIterator=iterator, Limit=info["batchSize"])["Records"]
+        records += [dict(_lambda_json(record), eventSourceARN=info["streamArn"]) for record in found]
+    for start in range(0, len(records), 100):
+        response = pipeline.invoker(pipeline.publisher.mapping.function, {"Records": records[start : start + 100]})
+        assert not response["batchItemFailures"], f"the redrive failed again: {response}"
+    for message in messages:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        replayed += len(records)
-    return replayed
+    return len(records)
 
 
 # --- the functions' output: Powertools JSON log lines and EMF metric lines ---------------------------

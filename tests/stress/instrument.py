@@ -103,7 +103,9 @@ class Instrument:
         self.fault_rate = fault_rate
         self.services = frozenset(services)
         self.lost_response_share = lost_response_share
-        self.rng = random.Random(seed)
+        self.seed = seed
+        # One seeded stream per service: a service's fault pattern does not shift when another's call count does.
+        self._rngs: dict[str, random.Random] = {}
         self.faults_active = False
         self.requests: Counter[tuple[str, str]] = Counter()  # HTTP attempts
         self.calls: Counter[tuple[str, str]] = Counter()  # API calls (retries not counted)
@@ -141,9 +143,10 @@ class Instrument:
             self.requests[key] += 1
             override = self.overrides.get(key)
             fault = None
-            if self.faults_active and service in self.services and self.rng.random() < self.fault_rate:
-                kind = self.rng.choice(("throttle", "5xx"))
-                lost = key in LOST_RESPONSE_OPERATIONS and self.rng.random() < self.lost_response_share
+            rng = self._rngs.setdefault(service, random.Random(f"{self.seed}:{service}"))
+            if self.faults_active and service in self.services and rng.random() < self.fault_rate:
+                kind = rng.choice(("throttle", "5xx"))
+                lost = key in LOST_RESPONSE_OPERATIONS and rng.random() < self.lost_response_share
                 fault = (kind, lost)
                 self.faults[(service, operation, kind + (" (lost response)" if lost else ""))] += 1
         if override is not None:
