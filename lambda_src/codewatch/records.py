@@ -266,10 +266,35 @@ def _principal(identity: Mapping[str, Any]) -> Principal:
     )
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def escape_surrogates(value: Any) -> Any:
+    """``value`` with each lone surrogate written as its JSON escape text (``\\ud800``).
+
+    JSON may spell a lone surrogate (``"\\ud800"``) that no UTF-8 text can hold: left in, it would make
+    every later encode fail (DynamoDB, logs), turning an attacker's user agent into a way to hide an
+    event. Written out as the escape the log itself contains, the value stays exactly as logged, and safe.
+    Containers are rebuilt only where something changed.
+    """
+    if isinstance(value, str):
+        if value.isascii() or not _SURROGATE.search(value):
+            return value
+        return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", value)
+    if isinstance(value, Mapping):
+        cleaned = {escape_surrogates(key): escape_surrogates(item) for key, item in value.items()}
+        return value if all(cleaned[k] is v for k, v in value.items() if k in cleaned) else cleaned
+    if isinstance(value, list):
+        items = [escape_surrogates(item) for item in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value
+
+
 def normalise(record: Any) -> CodeUpdate:
     """Turn one CloudTrail record into a ``CodeUpdate``. Raises ``MalformedRecord`` with the reason."""
     if not isinstance(record, Mapping):
         raise MalformedRecord(f"record is {type(record).__name__}, expected an object")
+    record = escape_surrogates(record)
     event_name = record.get("eventName")
     if not isinstance(event_name, str) or not event_name:
         raise MalformedRecord("eventName is missing or not a string")

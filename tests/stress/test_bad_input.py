@@ -159,13 +159,6 @@ def test_hostile_sample_through_the_whole_pipeline(stress_pipeline: Pipeline, fu
     assert unescaped_controls(function_log) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a lone surrogate (JSON escape \\ud800, valid JSON) in any string field reaches botocore, "
-    "which cannot encode it: UnicodeEncodeError, the record fails with no reason logged and, being poison, ends in "
-    "the DLQ uncounted; an attacker's user agent could hide an UpdateFunctionCode this way. Fix in the core "
-    "(normalise or window_item: escape as safe_text does); this test then passes and the xfail must go.",
-)
 @pytest.mark.parametrize("field", ["userAgent", "functionName", "sourceIPAddress"])
 def test_lone_surrogates_are_counted_or_reported(aggregator_in_process: tuple[Any, io.StringIO], field: str) -> None:
     handler, log = aggregator_in_process

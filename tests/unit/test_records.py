@@ -245,3 +245,13 @@ def test_event_times_outside_cloudtrails_range_are_malformed(moment: str) -> Non
     """Window arithmetic near year 9999 would overflow; nothing is logged before CloudTrail existed."""
     with pytest.raises(MalformedRecord, match="out of range"):
         normalise(code_update(event_time=moment))
+
+
+def test_lone_surrogates_are_kept_as_their_escape_text() -> None:
+    """JSON can spell a surrogate no UTF-8 text can hold; it is kept as the logged escape, encodable."""
+    record = code_update(user_agent="evil\ud800agent")
+    record["requestParameters"]["functionName"] = "fn-\udfff"
+    event = normalise(record)
+    assert event.user_agent == "evil\\ud800agent"
+    assert event.function_name == "fn-\\udfff"
+    event.user_agent.encode("utf-8")  # would raise for a lone surrogate
