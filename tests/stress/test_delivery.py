@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,28 @@ def test_every_event_one_to_three_times_shuffled_counts_once(
     assert stress_pipeline.aggregator.invocations >= len(deliveries) // 50
 
 
+@pytest.fixture
+def atomic_moto_update_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serialise moto's UpdateItem, as DynamoDB serialises writes to one item.
+
+    moto server handles requests on threads, and its UpdateItem is a read-modify-write of a Python object
+    with no lock: two concurrent writes to one item can lose one of them (seen in this test: 149 of 150),
+    which DynamoDB never does. The server runs in this process, so its backend can be locked here; the
+    handlers under test are untouched (they run in their own processes).
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    original = DynamoDBBackend.update_item
+
+    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
+
+
+@pytest.mark.usefixtures("atomic_moto_update_item")
 def test_four_concurrent_aggregators_on_the_same_keys(
     stress_pipeline: Pipeline,
     stress_endpoint: str,
