@@ -132,13 +132,13 @@ def events_in_one_window(count: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    "count", [pytest.param(1_000, id="1000"), pytest.param(10_000, id="10000", marks=pytest.mark.slow)]
+    "count", [pytest.param(500, id="500"), pytest.param(10_000, id="10000", marks=pytest.mark.slow)]
 )
 def test_many_events_in_one_window(aggregator: Any, aws: dict[str, Any], count: int) -> None:
     """Exact under redelivery, and the idempotency set stays far below DynamoDB's 400 KB item limit.
 
     moto's UpdateItem slows with the set's size (it re-sizes the whole item on every write), so the
-    suite runs 1,000 events and checks the per-event cost leaves room for 10,000; ``make stress``
+    suite runs 500 events and checks the per-event cost leaves room for 10,000; ``make stress``
     runs the full 10,000.
     """
     records = events_in_one_window(count)
