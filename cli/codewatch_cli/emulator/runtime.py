@@ -6,6 +6,8 @@
 - The stream poller reads each shard in order from TRIM_HORIZON, applies the mapping's filter
   criteria, and on a partial failure retries from the first failed record (bisecting when the mapping
   says so) up to its retry limit, then sends the record's description to the on-failure destination.
+- Like Lambda's own pollers, both retry their SQS and stream calls on throttling and 5xx
+  (``POLLER_CONFIG``), so a fault injected there (tests/stress) is survived, as in the service.
 """
 
 from __future__ import annotations
