@@ -8,7 +8,8 @@
 - ``hostile``: a well-formed event carrying attacker-controlled strings (control characters, terminal
   escapes, log-forging newlines, bidi overrides, injection payloads, huge values): it must
   be counted, and its finding must be valid ASFF with every string made safe.
-- lone UTF-16 surrogates (``LONE_SURROGATES``) are kept apart: see ``test_lone_surrogates_are_counted_or_reported``.
+- lone UTF-16 surrogates (``LONE_SURROGATES``) are hostile strings too; ``test_lone_surrogates_are_counted_or_reported``
+  also checks each field on its own (they made a record unwritable until the core escaped them).
 - ``good``: ordinary events from users named ``good-*``, whose windows must be unaffected by the rest.
 """
 
@@ -160,7 +161,7 @@ def generate(count: int, seed: int) -> list[Case]:
         if rng.random() < 0.3:
             record = _drop_path(_event(rng, n, user_arn=f"arn:aws:iam::123456789012:user/odd-{n % 7}"), path)
         else:
-            value = rng.choice([*WRONG_TYPES, rng.choice(HOSTILE_STRINGS)])
+            value = rng.choice([*WRONG_TYPES, rng.choice(HOSTILE_STRINGS + LONE_SURROGATES)])
             record = _set_path(_event(rng, n, user_arn=f"arn:aws:iam::123456789012:user/odd-{n % 7}"), path, value)
         return Case(_body(record), "either", f"{'.'.join(path)} odd")
 
@@ -174,7 +175,7 @@ def generate(count: int, seed: int) -> list[Case]:
         return Case(_body(record), "hostile", "deep optional field")
 
     def hostile(n: int) -> Case:
-        text = rng.choice(HOSTILE_STRINGS)
+        text = rng.choice(HOSTILE_STRINGS + LONE_SURROGATES)
         field = rng.choice(["user_agent", "function", "user_arn", "src_ip", "event_id"])
         if field == "user_arn":
             text = "arn:aws:iam::123456789012:user/" + text

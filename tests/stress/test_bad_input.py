@@ -159,7 +159,7 @@ def test_hostile_sample_through_the_whole_pipeline(stress_pipeline: Pipeline, fu
     assert unescaped_controls(function_log) == []
 
 
-@pytest.mark.parametrize("field", ["userAgent", "functionName", "sourceIPAddress"])
+@pytest.mark.parametrize("field", ["userAgent", "functionName", "sourceIPAddress", "eventID"])
 def test_lone_surrogates_are_counted_or_reported(aggregator_in_process: tuple[Any, io.StringIO], field: str) -> None:
     handler, log = aggregator_in_process
     record = code_update(event_id="surrogate-1")
