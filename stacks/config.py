@@ -237,7 +237,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "member_findings_role_name": _matching(_ROLE_NAME, "an IAM role name"),
 }
 
-#: The context keys this app reads (documented in docs/deploy.md).
+#: The context keys this app reads (documented in the README, "Configuration").
 CONTEXT_KEYS = tuple(_CHECKS)
 
 

@@ -107,6 +107,12 @@ class Monitoring(Construct):
             pipeline_metric("FailedFindings"),
             "Security Hub refused findings in BatchImportFindings",
         )
+        alarm(
+            "WindowWriteErrors",
+            pipeline_metric("WindowWriteErrors"),
+            "the aggregator could not write window items (table missing, access denied, retries spent); "
+            "events wait for redelivery, then the DLQ",
+        )
 
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(1))
         self.dashboard.add_widgets(

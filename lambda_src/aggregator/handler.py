@@ -153,6 +153,8 @@ def record_handler(record: SQSRecord) -> str:
             metrics.add_metric(name="WindowFull", unit=MetricUnit.Count, value=1)
             logger.error("window item full", extra={"message_id": record.message_id, "key": update["Key"]})
             raise WindowFull(update["Key"]["pk"]["S"]) from error
+        # Alarmed: the DLQ-depth alarm would only fire after every redelivery was spent.
+        metrics.add_metric(name="WindowWriteErrors", unit=MetricUnit.Count, value=1)
         logger.warning("window write failed", extra={"message_id": record.message_id, "error_code": code})
         raise
     _count_retries(response.get("ResponseMetadata", {}))

@@ -362,7 +362,7 @@ def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_every_alarm_notifies_the_topic(detection: dict[str, Any]) -> None:
     topic_id, _ = one(detection, "AWS::SNS::Topic")
     alarms = _alarms(detection)
-    assert len(alarms) == 9
+    assert len(alarms) == 10
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["Threshold"] == 0
@@ -398,7 +398,7 @@ def test_function_error_and_throttle_alarms(detection: dict[str, Any]) -> None:
 
 def test_pipeline_metric_alarms(detection: dict[str, Any]) -> None:
     metrics = {a["MetricName"]: a for a in _alarms(detection).values() if a.get("Namespace") == "Codewatch"}
-    assert set(metrics) == {"AllowlistInvalid", "FailedFindings"}
+    assert set(metrics) == {"AllowlistInvalid", "FailedFindings", "WindowWriteErrors"}
     for alarm in metrics.values():
         assert alarm["Dimensions"] == [{"Name": "service", "Value": "codewatch"}]
         assert alarm["Statistic"] == "Sum"

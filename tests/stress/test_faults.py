@@ -1,6 +1,6 @@
 """The pipeline under injected faults: 20% of DynamoDB, SQS, SSM and Security Hub requests throttled or 5xx.
 
-Where the faults go (a decision, see docs/performance.md): into *every* request to those services while
+Where the faults go (a decision, see the README, "Performance and cost"): into *every* request to those services while
 events flow, the handlers' and the emulated event-source pollers' alike. The handlers must cope on their own
 (botocore's bounded retries, partial batch responses, the publisher's paced retries); the pollers stand for
 Lambda's service, which retries its own SQS and stream reads, so their clients retry too
