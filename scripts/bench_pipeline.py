@@ -96,37 +96,19 @@ class PipelineFigures:
         return value * 1000 / self.events
 
 
-def _item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (binary as raw bytes, numbers about as written)."""
-
-    def size(value: dict[str, Any]) -> int:
-        ((kind, inner),) = value.items()
-        if kind in ("S", "N"):
-            return len(str(inner).encode())
-        if kind == "B":
-            return len(inner)
-        if kind in ("SS", "NS"):
-            return sum(len(str(v).encode()) for v in inner)
-        if kind == "BS":
-            return sum(len(v) for v in inner)
-        if kind == "M":
-            return 3 + sum(len(k.encode()) + size(v) for k, v in inner.items())
-        return 1
-
-    return sum(len(name.encode()) + size(value) for name, value in item.items())
-
-
 def write_request_units(table: str) -> int:
     """WRUs the burst's writes consumed: an UpdateItem costs ceil(size / 1 KB) of the larger of the item before
     and after, and the item grows by one 12-byte ``seen`` element per event (facts and functions aside)."""
     import boto3
+
+    from codewatch.window_item import item_size
 
     total = 0
     for page in boto3.client("dynamodb", region_name=REGION).get_paginator("scan").paginate(TableName=table):
         for item in page["Items"]:
             seen = item["seen"]["BS"]  # one element per event written, alerting or suppressed
             element = len(seen[0])
-            base = _item_bytes(item) - element * len(seen)
+            base = item_size(item) - element * len(seen)
             total += sum(math.ceil((base + element * k) / 1024) for k in range(1, len(seen) + 1))
     return total
 

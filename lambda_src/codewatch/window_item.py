@@ -188,6 +188,29 @@ class WindowSummary:
         return row
 
 
+def item_size(item: Mapping[str, Any]) -> int:
+    """DynamoDB's size of an item in low-level form: attribute names plus values, binary counted as raw bytes
+    (base64 text from a stream record is decoded first), numbers about as written."""
+
+    def size(value: Mapping[str, Any]) -> int:
+        ((kind, inner),) = value.items()
+        if kind in ("S", "N"):
+            return len(str(inner).encode("utf-8", "surrogatepass"))
+        if kind == "B":
+            return len(_binary(inner))
+        if kind in ("SS", "NS"):
+            return sum(len(str(v).encode("utf-8", "surrogatepass")) for v in inner)
+        if kind == "BS":
+            return sum(len(_binary(v)) for v in inner)
+        if kind == "M":
+            return 3 + sum(len(k.encode()) + size(v) for k, v in inner.items())
+        if kind == "L":
+            return 3 + sum(size(v) for v in inner)
+        return 1  # BOOL, NULL
+
+    return sum(len(name.encode()) + size(value) for name, value in item.items())
+
+
 def _binary(value: Any) -> bytes:
     """Stream records (Lambda's JSON) carry binary as base64 text; boto3 returns bytes."""
     if isinstance(value, bytes | bytearray):

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from codewatch.aggregate import Aggregator
 from codewatch.records import normalise
-from codewatch.window_item import decode_item
+from codewatch.window_item import decode_item, item_size
 from tests.handlers.conftest import PARAMETER, all_items
+from tests.stress.instrument import error_response
 from tests.support.cloudtrail import FakeLambdaContext, code_update, envelope, sqs_event, sqs_event_of_records
 
 CONTEXT = FakeLambdaContext()
@@ -101,26 +102,6 @@ def test_item_carries_enrichment_and_ttl(aggregator: Any, aws: dict[str, Any]) -
     assert summary.created_at == summary.updated_at
 
 
-def item_bytes(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values, binary counted as raw bytes."""
-
-    def size(value: Any) -> int:
-        ((kind, inner),) = value.items()
-        if kind in ("S", "N"):
-            return len(str(inner).encode())
-        if kind == "B":
-            return len(inner)
-        if kind in ("SS", "NS"):
-            return sum(len(str(v).encode()) for v in inner)
-        if kind == "BS":
-            return sum(len(v) for v in inner)
-        if kind == "M":
-            return sum(len(k.encode()) + size(v) for k, v in inner.items()) + 3
-        return 1
-
-    return sum(len(name.encode()) + size(value) for name, value in item.items())
-
-
 def events_in_one_window(count: int) -> list[dict[str, Any]]:
     base = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
     return [
@@ -151,7 +132,7 @@ def test_many_events_in_one_window(aggregator: Any, aws: dict[str, Any], count: 
     assert summary.first_time == datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
     assert summary.last_time == datetime(2026, 11, 30, 10, 0, tzinfo=UTC) + timedelta(seconds=min(count, 3600) - 1)
     assert sum(len(element) for element in item["seen"]["BS"]) == 12 * count
-    assert item_bytes(item) + 12 * (10_000 - count) < 150_000
+    assert item_size(item) + 12 * (10_000 - count) < 150_000
 
 
 def test_malformed_records_fail_alone(aggregator: Any, aws: dict[str, Any]) -> None:
@@ -314,22 +295,10 @@ def throttle(client: Any, operation: str, fail_when: Any) -> list[int]:
         calls.append(len(calls))
         if not fail_when(len(calls) - 1):
             return None
-        body = json.dumps({"__type": "com.amazonaws#ThrottlingException", "message": "Rate exceeded"}).encode()
-        return AWSResponse(request.url, 400, {"x-amzn-ErrorType": "ThrottlingException"}, _Raw(body))
+        return error_response(request.url, 400, "ThrottlingException", "Rate exceeded")
 
     client.meta.events.register_first(f"before-send.{client.meta.service_model.endpoint_prefix}.{operation}", respond)
     return calls
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self._body
-
-    def read(self, *_: Any) -> bytes:
-        return self._body
 
 
 def test_dynamodb_throttling_fails_only_affected_records(
