@@ -17,7 +17,7 @@ from codewatch.records import normalise
 from codewatch.window_item import decode_item, item_size
 from tests.handlers.conftest import PARAMETER, all_items
 from tests.stress.instrument import error_response
-from tests.support.cloudtrail import FakeLambdaContext, code_update, envelope, sqs_event, sqs_event_of_records
+from tests.support.cloudtrail import ACTORS, FakeLambdaContext, code_update, envelope, sqs_event, sqs_event_of_records
 
 CONTEXT = FakeLambdaContext()
 
@@ -41,21 +41,6 @@ def scenario(seed: int = 7, events: int = 60) -> list[dict[str, Any]]:
     """Several actors over two windows, with times deliberately scattered."""
     rng = random.Random(seed)
     base = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
-    actors = [
-        {"user_arn": "arn:aws:iam::123456789012:user/alice", "src_ip": "198.51.100.7"},
-        {
-            "user_arn": "arn:aws:iam::123456789012:user/mallory",
-            "src_ip": "203.0.113.66",
-            "user_agent": "aws-cli/2.15 Python/3.11 Linux/6.6.9-amd64 kali",
-        },
-        {
-            "user_arn": "arn:aws:sts::123456789012:assumed-role/Deploy/ci",
-            "user_type": "AssumedRole",
-            "access_key": "ASIAEXAMPLE",
-            "src_ip": None,
-            "user_agent": None,
-        },
-    ]
     records = []
     for _ in range(events):
         moment = base + timedelta(seconds=rng.randrange(0, 7200))
@@ -63,7 +48,7 @@ def scenario(seed: int = 7, events: int = 60) -> list[dict[str, Any]]:
             code_update(
                 event_time=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 function=rng.choice(["payments-api", "orders", "auth-edge"]),
-                **rng.choice(actors),
+                **rng.choice(ACTORS),
             )
         )
     return records

@@ -14,32 +14,8 @@ import boto3
 
 from codewatch_cli.demo import Pipeline, put_events
 from codewatch_cli.emulator.runtime import _lambda_json
-from tests.support.cloudtrail import code_update
+from tests.support.cloudtrail import ACTORS, code_update
 
-ACTORS: tuple[dict[str, Any], ...] = (
-    {"user_arn": "arn:aws:iam::123456789012:user/alice", "src_ip": "198.51.100.7"},
-    {"user_arn": "arn:aws:iam::123456789012:user/bob", "src_ip": "198.51.100.8", "user_agent": "Boto3/1.34.1"},
-    {
-        "user_arn": "arn:aws:iam::123456789012:user/mallory",
-        "src_ip": "203.0.113.66",
-        "user_agent": "aws-cli/2.15 Python/3.11 Linux/6.6.9-amd64 kali",
-    },
-    {
-        "user_arn": "arn:aws:sts::123456789012:assumed-role/Deploy/ci",
-        "user_type": "AssumedRole",
-        "access_key": "ASIAEXAMPLE",
-        "src_ip": None,
-        "user_agent": None,
-    },
-    {
-        "user_arn": "arn:aws:sts::444455556666:assumed-role/Admin/eve",
-        "user_type": "AssumedRole",
-        "access_key": "ASIAEXAMPLE2",
-        "account": "444455556666",
-        "src_ip": "192.0.2.10",
-    },
-    {"user_arn": "arn:aws:iam::123456789012:root", "user_type": "Root", "src_ip": "192.0.2.99"},
-)
 FUNCTIONS = ("payments-api", "orders", "auth-edge", "customer-export", "reports")
 BURST_START = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 

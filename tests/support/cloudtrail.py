@@ -14,6 +14,33 @@ SAMPLES = REPO_ROOT.parent / "shared" / "samples"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
+#: Actors whose events land in different aggregation keys: developers, an attacker on Kali, a CI role
+#: with neither source IP nor user agent logged, another account's admin, and the root user.
+ACTORS: tuple[dict[str, Any], ...] = (
+    {"user_arn": "arn:aws:iam::123456789012:user/alice", "src_ip": "198.51.100.7"},
+    {"user_arn": "arn:aws:iam::123456789012:user/bob", "src_ip": "198.51.100.8", "user_agent": "Boto3/1.34.1"},
+    {
+        "user_arn": "arn:aws:iam::123456789012:user/mallory",
+        "src_ip": "203.0.113.66",
+        "user_agent": "aws-cli/2.15 Python/3.11 Linux/6.6.9-amd64 kali",
+    },
+    {
+        "user_arn": "arn:aws:sts::123456789012:assumed-role/Deploy/ci",
+        "user_type": "AssumedRole",
+        "access_key": "ASIAEXAMPLE",
+        "src_ip": None,
+        "user_agent": None,
+    },
+    {
+        "user_arn": "arn:aws:sts::444455556666:assumed-role/Admin/eve",
+        "user_type": "AssumedRole",
+        "access_key": "ASIAEXAMPLE2",
+        "account": "444455556666",
+        "src_ip": "192.0.2.10",
+    },
+    {"user_arn": "arn:aws:iam::123456789012:root", "user_type": "Root", "src_ip": "192.0.2.99"},
+)
+
 
 def code_update(
     *,
