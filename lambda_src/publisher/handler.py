@@ -43,13 +43,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -59,6 +57,12 @@ from codewatch.finding import RUNBOOK_URL, build_finding, finding_id
 from codewatch.sanitize import safe_text
 from codewatch.timeutil import format_time_ms, parse_time
 from codewatch.window_item import WindowSummary, decode_item
+
+if TYPE_CHECKING:
+    # Types only: importing Powertools' batch package would load the whole batch utility (asyncio, every
+    # event data class) into the cold start of a handler that does not use it.
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
