@@ -90,9 +90,12 @@ class CodewatchConfig:
         """Fixed only in member-findings mode, where member accounts' trust policies name it."""
         return f"codewatch-publisher-{self.home_region}"
 
-    def central_bus_arn(self) -> str:
-        """The security account's central bus; forwarders in other accounts and regions target it."""
-        return f"arn:aws:events:{self.home_region}:{self.security_account_id}:event-bus/{self.central_bus_name}"
+    def central_bus_arn(self, partition: str) -> str:
+        """The security account's central bus; forwarders in other accounts and regions target it.
+
+        ``partition`` is the stack's (a token at synth), so the same template serves aws, aws-cn and GovCloud.
+        """
+        return f"arn:{partition}:events:{self.home_region}:{self.security_account_id}:event-bus/{self.central_bus_name}"
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> CodewatchConfig:

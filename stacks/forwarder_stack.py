@@ -51,7 +51,7 @@ class ForwarderStack(Stack):
             raise ValueError("ForwarderStack needs organization_id, security_account_id and home_region")
         self.config = config
         self.pattern = event_pattern(config.principals)
-        self.central_bus_arn = config.central_bus_arn()
+        self.central_bus_arn = config.central_bus_arn(Aws.PARTITION)
 
         key = kms.Key(
             self,

@@ -13,7 +13,10 @@ from stacks.config import CodewatchConfig
 from tests.infrastructure.conftest import ORG_CONTEXT, Synth, as_list, one, resources, statements
 
 CONFIG = CodewatchConfig.from_context(ORG_CONTEXT)
-CENTRAL_BUS_ARN = "arn:aws:events:eu-west-1:111122223333:event-bus/codewatch-central"
+# The stack's partition, so the same template serves aws, aws-cn and GovCloud.
+CENTRAL_BUS_ARN = {
+    "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":events:eu-west-1:111122223333:event-bus/codewatch-central"]]
+}
 FORWARDER_STACKS = ["CodewatchForwarder-us-east-1", "CodewatchForwarder-eu-central-1"]
 
 
