@@ -118,7 +118,7 @@ def run_pipeline(events: int, template_path: str | None, chunk: int = CHUNK) -> 
 
     from codewatch_cli.demo import Pipeline, load_template
     from codewatch_cli.emulator.server import moto_server
-    from tests.stress.harness import burst, capture_function_output, feed
+    from tests.stress.harness import burst, feed
     from tests.stress.instrument import Instrument
 
     template = load_template(template_path)
@@ -132,7 +132,6 @@ def run_pipeline(events: int, template_path: str | None, chunk: int = CHUNK) -> 
         instrument.install(boto3.DEFAULT_SESSION.events)
         try:
             pipeline = Pipeline(template, log)
-            capture_function_output(log)
             for name, poller in (("aggregator", pipeline.aggregator), ("publisher", pipeline.publisher)):
                 poller.invoke = _timed(poller.invoke, timings, name)
             instrument.requests.clear()

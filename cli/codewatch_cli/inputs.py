@@ -288,33 +288,34 @@ def _prepend(head: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield from chunks
 
 
-def _line(path: str, number: int, line: bytes, report: Report) -> Iterator[tuple[str, Any]]:
-    place = f"{path}:{number}"
-    if not line.strip(_WHITESPACE):
-        return
-    if not may_match(line):
-        if not _looks_whole(line):
-            report(place, _shape_reason(line))
-        return
+_SKIPPED = object()  # a document that cannot hold a match: checked for shape, not parsed
+
+
+def _parse_candidate(place: str, data: bytes, report: Report) -> Any:
+    """The parsed document, or ``_SKIPPED`` when it is blank, cannot match, or is not JSON (reported)."""
+    if not data.strip(_WHITESPACE):
+        return _SKIPPED  # blank: no records, nothing wrong
+    if not may_match(data):
+        if not _looks_whole(data):
+            report(place, _shape_reason(data))
+        return _SKIPPED
     try:
-        document = loads(line)
+        return loads(data)
     except ValueError as error:
         report(place, str(error))
-        return
-    yield from _records(place, document, report)
+        return _SKIPPED
+
+
+def _line(path: str, number: int, line: bytes, report: Report) -> Iterator[tuple[str, Any]]:
+    place = f"{path}:{number}"
+    document = _parse_candidate(place, line, report)
+    if document is not _SKIPPED:
+        yield from _records(place, document, report)
 
 
 def _document(path: str, data: bytes, report: Report) -> Iterator[tuple[str, Any]]:
-    if not data.strip(_WHITESPACE):
-        return  # an empty file holds no records; nothing is wrong with it
-    if not may_match(data):
-        if not _looks_whole(data):
-            report(path, _shape_reason(data))
-        return
-    try:
-        document = loads(data)
-    except ValueError as error:
-        report(path, str(error))
+    document = _parse_candidate(path, data, report)
+    if document is _SKIPPED:
         return
     if isinstance(document, list):
         for index, element in enumerate(document):

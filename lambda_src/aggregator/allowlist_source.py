@@ -22,18 +22,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from codewatch.allowlist import Allowlist, AllowlistError, parse_allowlist
 
-TRANSIENT_ERROR_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "TooManyUpdates",
-        "Throttling",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "InternalFailure",
-        "ServiceUnavailable",
-    }
-)
-
 
 class AllowlistUnavailable(RuntimeError):
     """SSM could not be read for a transient reason; the record should be retried later."""
@@ -50,8 +38,9 @@ def _describe_failure(error: GetParameterError) -> tuple[str, bool]:
     cause = error.__cause__ or error.__context__
     if isinstance(cause, ClientError):
         code = cause.response.get("Error", {}).get("Code", "Unknown")
-        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        transient = code in TRANSIENT_ERROR_CODES or status >= 500
+        # botocore's standard retry mode marks an error it retried to the end: throttling, 5xx and the
+        # like. Its classification, not a list of our own, decides what may succeed later.
+        transient = bool(cause.response.get("ResponseMetadata", {}).get("MaxAttemptsReached"))
         return (f"parameter unreadable: {code}", transient)
     if isinstance(cause, BotoCoreError):
         return (f"parameter unreadable: {cause.__class__.__name__}", True)

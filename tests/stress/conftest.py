@@ -18,7 +18,6 @@ import pytest
 from codewatch_cli.demo import Pipeline
 from codewatch_cli.emulator.server import moto_server
 from tests.infrastructure.conftest import Synth, synthesize
-from tests.stress.harness import capture_function_output
 from tests.stress.instrument import Instrument
 
 REGION = "us-east-1"
@@ -67,6 +66,4 @@ def stress_pipeline(
     request = urllib.request.Request(f"{stress_endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
-    pipeline = Pipeline(stress_synth.template("Codewatch"), function_log)
-    capture_function_output(function_log)
-    return pipeline
+    return Pipeline(stress_synth.template("Codewatch"), function_log)

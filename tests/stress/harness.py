@@ -126,20 +126,6 @@ def redrive_stream_failures(pipeline: Pipeline) -> int:
 # --- the functions' output: Powertools JSON log lines and EMF metric lines ---------------------------
 
 
-def capture_function_output(log: io.StringIO) -> None:
-    """Send the handlers' Powertools log handler to ``log``.
-
-    The emulator redirects stdout while a handler runs, which catches EMF metrics (printed at flush), but a
-    Logger binds its stream when its module is first imported, which may have happened earlier in this
-    process (another test); the shared ``codewatch`` logger's handler is pointed at the log here.
-    """
-    import aggregator.handler
-    import publisher.handler
-
-    for module in (aggregator.handler, publisher.handler):
-        module.logger.registered_handler.setStream(log)
-
-
 def output_lines(log: io.StringIO) -> list[dict[str, Any]]:
     """Every line the functions wrote, parsed; a line that is not one JSON object fails the test."""
     lines = []

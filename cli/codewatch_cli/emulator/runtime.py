@@ -65,6 +65,14 @@ def _environment(variables: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def _send_logs_to(module: ModuleType, log: TextIO) -> None:
+    """Point the module's Powertools Logger at ``log``: it bound its stream when the module was first imported,
+    perhaps outside any redirect (another deployment in the same process, a test)."""
+    handler = getattr(getattr(module, "logger", None), "registered_handler", None)
+    if handler is not None:
+        handler.setStream(log)
+
+
 def cold_start(module: ModuleType) -> None:
     """Forget the per-container state a handler module caches (clients, settings, allowlist)."""
     for value in vars(module).values():
@@ -88,7 +96,7 @@ class Invoker:
     def __call__(self, function: Function, event: dict[str, Any]) -> Any:
         module_name, _, attribute = function.handler.rpartition(".")
         # The functions' stdout (structured logs, EMF metrics) is CloudWatch Logs' share: it goes to the log,
-        # not into the command's output. Loggers bind their stream on import, which happens in here too.
+        # not into the command's output.
         with (
             _environment({"AWS_LAMBDA_FUNCTION_NAME": function.logical_id, **function.environment}),
             redirect_stdout(self.log),
@@ -96,6 +104,7 @@ class Invoker:
             if module_name not in self._modules:
                 module = importlib.import_module(module_name)
                 cold_start(module)
+                _send_logs_to(module, self.log)
                 self._modules[module_name] = module
             if self.on_invoke:
                 self.on_invoke(function.handler)
